@@ -1,0 +1,297 @@
+"""The store: callbacks, their append-only history, attempts, agents, keys, supervisors, inbound calls."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no zone support) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored; use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        # SQLite compares datetimes as text: store one fixed, zone-less form so comparisons hold.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+# A callback's life. Open statuses hold the one-open-request-per-number-per-queue rule.
+PENDING, DIALING = "pending", "dialing"
+COMPLETED, UNREACHABLE, MISSED, CANCELED = "completed", "unreachable", "missed", "canceled"
+OPEN_STATUSES = (PENDING, DIALING)
+FINAL_STATUSES = (COMPLETED, UNREACHABLE, MISSED, CANCELED)
+_OPEN_SQL = text("status IN ('pending', 'dialing')")
+
+
+class Callback(Base):
+    """A promise to call a customer back before `deadline_at`."""
+
+    __tablename__ = "callbacks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    # Short code read to callers and shown on the form ("K7P-4QX").
+    reference: Mapped[str] = mapped_column(String(12), unique=True)
+    # sha256 of the secret in the customer's status link; the link itself is never stored.
+    status_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    queue: Mapped[str] = mapped_column(String(40))
+    phone: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(120))
+    language: Mapped[str] = mapped_column(String(8))
+    note: Mapped[str | None] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    requested_at: Mapped[datetime]
+    window_start: Mapped[datetime | None]
+    window_end: Mapped[datetime | None]
+    deadline_at: Mapped[datetime]
+    # When the dispatcher may next start an attempt (window start, retry delay).
+    next_attempt_at: Mapped[datetime]
+    attempts_made: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_until: Mapped[datetime | None]
+    at_risk_since: Mapped[datetime | None]
+    at_risk_reason: Mapped[str | None] = mapped_column(Text)
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    # Bumped on every change: compare-and-swap updates check it.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    events: Mapped[list[CallbackEvent]] = relationship(
+        back_populates="callback", order_by="CallbackEvent.id", cascade="all, delete-orphan", passive_deletes=True
+    )
+    attempts: Mapped[list[Attempt]] = relationship(
+        back_populates="callback", order_by="Attempt.number", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # The dedupe rule, enforced by the database so that two requests at the same instant give one row.
+        Index(
+            "uq_callbacks_open_phone_queue",
+            "phone",
+            "queue",
+            unique=True,
+            sqlite_where=_OPEN_SQL,
+            postgresql_where=_OPEN_SQL,
+        ),
+        Index("ix_callbacks_due", "status", "next_attempt_at"),
+        Index("ix_callbacks_deadline", "status", "deadline_at"),
+        Index("ix_callbacks_requested_at", "requested_at"),
+        Index("ix_callbacks_ended", "status", "ended_at"),
+    )
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class CallbackEvent(Base):
+    """Append-only history: every transition of a callback with time, actor and reason."""
+
+    __tablename__ = "callback_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(160))
+    reason: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    callback: Mapped[Callback] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_callback_events_kind_at", "kind", "at"),)
+
+
+class Agent(Base):
+    """A person who takes calls on `phone` while on shift."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    on_shift: Mapped[bool] = mapped_column(Boolean, default=True)
+    shift_changed_at: Mapped[datetime]
+    # Queues this agent serves; empty = all.
+    queues: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # Set while a call leg of ours is ringing or up on the agent's phone; cleared by its status callback.
+    busy_call_sid: Mapped[str | None] = mapped_column(String(64))
+    busy_since: Mapped[datetime | None]
+    # End of the last call plus wrap-up: not offered work before this.
+    available_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+
+
+class Attempt(Base):
+    """One try at reaching the customer. Written and committed before the provider is asked to dial."""
+
+    __tablename__ = "attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    # created -> dialing -> in_progress -> ended; `unknown` when the provider's answer was lost.
+    state: Mapped[str] = mapped_column(String(16), default="created")
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    worker_id: Mapped[str | None] = mapped_column(String(120))
+    provider: Mapped[str | None] = mapped_column(String(16))
+    customer_call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    agent_call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    dial_started_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    bridged_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    answered_by: Mapped[str | None] = mapped_column(String(24))
+    # Highest status-callback SequenceNumber applied per leg ({"customer": 3, "agent": 2}).
+    sequence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    callback: Mapped[Callback] = relationship(back_populates="attempts")
+    agent: Mapped[Agent | None] = relationship()
+
+    __table_args__ = (
+        UniqueConstraint("callback_id", "number", name="uq_attempts_callback_number"),
+        Index("ix_attempts_state", "state"),
+    )
+
+
+class ApiKey(Base):
+    """A key for the JSON API; only its hash is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Supervisor(Base):
+    """A person who sees the board and reports; `viewer` may look but not change."""
+
+    __tablename__ = "supervisors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="admin")
+    language: Mapped[str | None] = mapped_column(String(8))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+
+
+class InboundCall(Base):
+    """The journey of one call into the phone tree."""
+
+    __tablename__ = "inbound_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller_masked: Mapped[str | None] = mapped_column(String(24))
+    # E.164 of the caller when valid: used to close their open callbacks when they reach an agent.
+    caller: Mapped[str | None] = mapped_column(String(20), index=True)
+    called: Mapped[str | None] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(8))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    # [{"node": "billing", "at": "...", "input": "2"}] with sensitive digits left out.
+    path: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    outcome_node: Mapped[str | None] = mapped_column(String(80))
+    queue: Mapped[str | None] = mapped_column(String(40))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id", ondelete="SET NULL"))
+    zero_presses: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    last_sequence: Mapped[int | None] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_inbound_calls_started_at", "started_at"),)
+
+
+class Alert(Base):
+    """A supervisor alert (at risk, missed, digest) and where it was delivered."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int | None] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    created_at: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(Text)
+    # {"email": "sent", "webhook": "error: 500", ...}
+    deliveries: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str | None] = mapped_column(String(254))
+
+    __table_args__ = (
+        UniqueConstraint("callback_id", "kind", name="uq_alerts_callback_kind"),
+        Index("ix_alerts_created_at", "created_at"),
+    )
+
+
+class WorkerLock(Base):
+    """Workers alive, each with a heartbeat: SQLite allows one, PostgreSQL many."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    # Last time the dispatcher started a call (calls-per-second pacing across workers).
+    last_dial_at: Mapped[datetime | None]

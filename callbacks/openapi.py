@@ -1,0 +1,285 @@
+"""The served OpenAPI 3.1 description of /api/v1 (tests validate real responses against it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from callbacks.models import FINAL_STATUSES, OPEN_STATUSES
+
+_TIME = {"type": "string", "format": "date-time"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+STATUSES = list(OPEN_STATUSES + FINAL_STATUSES)
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Malformed JSON or query",
+        401: "Missing or invalid API key",
+        404: "No such callback",
+        409: "The callback's state does not allow this",
+        413: "Body too large",
+        415: "Body is not JSON",
+        422: "A field is invalid; `field` names it",
+        429: "Rate limited; see Retry-After",
+        503: "Database unavailable; nothing was saved; see Retry-After",
+    }
+    return {str(c): _error_response(text[c]) for c in codes}
+
+
+def spec(server_url: str) -> dict[str, Any]:
+    callback_schema = {
+        "type": "object",
+        "required": ["id", "reference", "status", "phone", "queue", "language", "requested_at", "deadline_at"],
+        "additionalProperties": False,
+        "properties": {
+            "id": {"type": "string"},
+            "reference": {"type": "string", "description": "Short code read to the customer"},
+            "status": {"type": "string", "enum": STATUSES},
+            "phone": {"type": "string", "description": "E.164", "pattern": r"^\+[1-9]\d{1,14}$"},
+            "name": _NULLABLE_TEXT,
+            "language": {"type": "string"},
+            "queue": {"type": "string"},
+            "note": _NULLABLE_TEXT,
+            "channel": {"type": "string", "enum": ["phone", "web", "api", "supervisor"]},
+            "requested_at": _TIME,
+            "window_start": _NULLABLE_TIME,
+            "window_end": _NULLABLE_TIME,
+            "deadline_at": {**_TIME, "description": "The promised time: the callback is owed before this"},
+            "next_attempt_at": _NULLABLE_TIME,
+            "attempts_made": {"type": "integer", "minimum": 0},
+            "at_risk": {"type": "boolean"},
+            "ended_at": _NULLABLE_TIME,
+            "end_reason": _NULLABLE_TEXT,
+            "status_url": {"type": "string", "description": "The customer's status page (only in the 201 answer)"},
+            "history": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+            "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
+        },
+    }
+    key_auth = [{"bearer": []}]
+    ok_callback = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Callback"}}}}
+    time_param = {"schema": {"type": "string", "format": "date-time"}, "in": "query", "required": False}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Callback API",
+            "version": "1.0.0",
+            "description": "Request, follow and cancel customer callbacks. Every request needs "
+            "`Authorization: Bearer <key>` (create one with `ivr api-key create NAME`).",
+        },
+        "servers": [{"url": server_url + "/api/v1"}],
+        "security": key_auth,
+        "paths": {
+            "/callbacks": {
+                "post": {
+                    "operationId": "createCallback",
+                    "summary": "Request a callback (one open request per number and queue)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallbackRequest"}}},
+                    },
+                    "responses": {
+                        "201": {"description": "Stored; the deadline is the promise", **ok_callback},
+                        "200": {"description": "The number already has an open request in that queue", **ok_callback},
+                        **_errors(400, 401, 413, 415, 422, 429, 503),
+                    },
+                },
+                "get": {
+                    "operationId": "listCallbacks",
+                    "summary": "Callbacks requested in [since, until)",
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "description": "Comma-separated statuses",
+                            "schema": {"type": "string"},
+                        },
+                        {"name": "since", **time_param},
+                        {"name": "until", **time_param},
+                        {"name": "queue", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                        },
+                        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "A page of callbacks; pass next_cursor as cursor for the next page",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["callbacks", "next_cursor"],
+                                        "additionalProperties": False,
+                                        "properties": {
+                                            "callbacks": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/Callback"},
+                                            },
+                                            "next_cursor": _NULLABLE_TEXT,
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 422, 429, 503),
+                    },
+                },
+            },
+            "/callbacks/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "get": {
+                    "operationId": "getCallback",
+                    "summary": "One callback with its history and attempts",
+                    "responses": {"200": {"description": "The callback", **ok_callback}, **_errors(401, 404, 429, 503)},
+                },
+            },
+            "/callbacks/{id}/cancel": {
+                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "post": {
+                    "operationId": "cancelCallback",
+                    "summary": "Cancel an open callback (repeating the call is harmless)",
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {"reason": {"type": "string", "maxLength": 500}},
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "200": {"description": "Canceled", **ok_callback},
+                        **_errors(400, 401, 404, 409, 415, 422, 429, 503),
+                    },
+                },
+            },
+            "/reports/missed": {
+                "get": {
+                    "operationId": "missedReport",
+                    "summary": "Missed callbacks with reasons, by deadline in [since, until)",
+                    "parameters": [
+                        {"name": "since", **time_param},
+                        {"name": "until", **time_param},
+                        {"name": "queue", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The missed callbacks",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["missed", "count"],
+                                        "properties": {
+                                            "missed": {
+                                                "type": "array",
+                                                "items": {"$ref": "#/components/schemas/MissedRow"},
+                                            },
+                                            "count": {"type": "integer"},
+                                        },
+                                    }
+                                }
+                            },
+                        },
+                        **_errors(400, 401, 422, 429, 503),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "CallbackRequest": {
+                    "type": "object",
+                    "required": ["phone"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "phone": {
+                            "type": "string",
+                            "description": "Any common format; national numbers use the configured region",
+                            "maxLength": 64,
+                        },
+                        "name": {"type": "string", "maxLength": 120},
+                        "language": {"type": "string"},
+                        "queue": {"type": "string"},
+                        "note": {"type": "string", "maxLength": 1000},
+                        "window_start": {**_TIME, "description": "Earliest time the customer wants the call"},
+                        "window_end": {**_TIME, "description": "Latest time; becomes the deadline when earlier"},
+                    },
+                },
+                "Callback": callback_schema,
+                "Event": {
+                    "type": "object",
+                    "properties": {
+                        "at": _TIME,
+                        "kind": {"type": "string"},
+                        "from_status": _NULLABLE_TEXT,
+                        "to_status": _NULLABLE_TEXT,
+                        "actor": {"type": "string"},
+                        "reason": _NULLABLE_TEXT,
+                        "details": {"type": "object"},
+                    },
+                },
+                "Attempt": {
+                    "type": "object",
+                    "properties": {
+                        "number": {"type": "integer"},
+                        "state": {"type": "string"},
+                        "outcome": _NULLABLE_TEXT,
+                        "created_at": _TIME,
+                        "answered_at": _NULLABLE_TIME,
+                        "ended_at": _NULLABLE_TIME,
+                        "talk_seconds": {"type": ["number", "null"]},
+                        "error_code": _NULLABLE_TEXT,
+                        "error_message": _NULLABLE_TEXT,
+                    },
+                },
+                "MissedRow": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "string"},
+                        "reference": {"type": "string"},
+                        "queue": {"type": "string"},
+                        "phone": {"type": "string", "description": "masked"},
+                        "requested_at": _TIME,
+                        "deadline_at": _TIME,
+                        "missed_at": _NULLABLE_TIME,
+                        "attempts_made": {"type": "integer"},
+                        "reason": _NULLABLE_TEXT,
+                    },
+                },
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "code": {"type": "string"},
+                                "message": {"type": "string"},
+                                "field": {"type": "string"},
+                            },
+                        }
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,372 @@
+"""The one way callbacks are requested, read and canceled, whatever the channel."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from callbacks.businesstime import BusinessCalendar
+from callbacks.clock import Clock, ensure_utc
+from callbacks.db import Database, DatabaseUnavailable
+from callbacks.errors import Conflict, InvalidRequest, NotFound
+from callbacks.models import (
+    CANCELED,
+    OPEN_STATUSES,
+    PENDING,
+    Callback,
+    CallbackEvent,
+)
+from callbacks.phones import PhoneNumberRejected, mask, normalise
+from callbacks.policy import can_transition, promise_for
+from config.schema import ContactCentre
+
+CHANNELS = ("phone", "web", "api", "supervisor")
+MAX_NAME = 120
+MAX_NOTE = 1000
+_REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_reference() -> str:
+    """A short code customers can read out: no 0/O, 1/I/L."""
+    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    return f"{chars[:4]}-{chars[4:]}"
+
+
+@dataclass
+class RequestResult:
+    """A stored callback; `created` is False when an open request for the same number and queue was returned."""
+
+    callback: Callback
+    created: bool
+    # The secret for the customer's status link; only known at creation (only its hash is stored).
+    status_token: str | None = None
+
+
+def record_event(
+    session: Session,
+    callback: Callback,
+    kind: str,
+    *,
+    at: datetime,
+    actor: str,
+    reason: str | None = None,
+    from_status: str | None = None,
+    to_status: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> CallbackEvent:
+    """Append one history row for `callback` (never updated, never deleted)."""
+    event = CallbackEvent(
+        callback_id=callback.id,
+        at=at,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor[:160],
+        reason=reason,
+        details=details,
+    )
+    session.add(event)
+    return event
+
+
+def transition(
+    session: Session,
+    callback: Callback,
+    to_status: str,
+    *,
+    now: datetime,
+    actor: str,
+    reason: str | None = None,
+    details: dict[str, Any] | None = None,
+    **fields: Any,
+) -> bool:
+    """Move `callback` to `to_status` with compare-and-swap on its version; False when someone else moved it first.
+
+    Extra `fields` are written in the same UPDATE. The history row is added only when the swap won.
+    """
+    from_status = callback.status
+    if not can_transition(from_status, to_status) and from_status != to_status:
+        raise Conflict("invalid_transition", f"A {from_status} callback cannot become {to_status}.", "status")
+    values = {"status": to_status, "version": Callback.version + 1, **fields}
+    if to_status not in OPEN_STATUSES:
+        values.setdefault("ended_at", now)
+        values.setdefault("end_reason", reason)
+        values.setdefault("claimed_by", None)
+        values.setdefault("claimed_until", None)
+    result = session.execute(
+        update(Callback)
+        .where(Callback.id == callback.id, Callback.version == callback.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.expire(callback)
+        return False
+    record_event(
+        session,
+        callback,
+        "status" if from_status != to_status else "update",
+        at=now,
+        actor=actor,
+        reason=reason,
+        from_status=from_status,
+        to_status=to_status,
+        details=details,
+    )
+    session.refresh(callback)
+    return True
+
+
+def _db_guard(exc: Exception) -> DatabaseUnavailable:
+    return DatabaseUnavailable(f"the database did not answer: {type(exc).__name__}")
+
+
+class CallbackService:
+    """Request, read and cancel callbacks. Every method reads `now` once from the injected clock."""
+
+    def __init__(self, db: Database, centre: ContactCentre, clock: Clock):
+        self.db = db
+        self.centre = centre
+        self.clock = clock
+        self.calendar = BusinessCalendar.for_centre(centre)
+
+    # -- validation -------------------------------------------------------------------------------------------
+    def validate_phone(self, raw: object) -> str:
+        try:
+            return normalise(raw, self.centre.phone_numbers)
+        except PhoneNumberRejected as exc:
+            raise InvalidRequest(exc.code, exc.message, "phone") from None
+
+    def _validate(
+        self,
+        *,
+        queue: str | None,
+        language: str | None,
+        name: str | None,
+        note: str | None,
+        channel: str,
+    ) -> tuple[str, str, str | None, str | None]:
+        queue_id = queue or self.centre.default_queue
+        if not isinstance(queue_id, str) or queue_id not in self.centre.queues:
+            raise InvalidRequest(
+                "unknown_queue", f"Unknown queue {queue_id!r}; expected one of {sorted(self.centre.queues)}.", "queue"
+            )
+        lang = language or self.centre.default_language
+        if not isinstance(lang, str) or lang not in self.centre.languages:
+            raise InvalidRequest(
+                "unknown_language", f"Unknown language {lang!r}; expected one of {self.centre.languages}.", "language"
+            )
+        if name is not None:
+            if not isinstance(name, str):
+                raise InvalidRequest("name_not_text", "The name must be text.", "name")
+            name = " ".join(name.split()) or None
+            if name and len(name) > MAX_NAME:
+                raise InvalidRequest("name_too_long", f"The name is longer than {MAX_NAME} characters.", "name")
+        if note is not None:
+            if not isinstance(note, str):
+                raise InvalidRequest("note_not_text", "The note must be text.", "note")
+            note = note.strip() or None
+            if note and len(note) > MAX_NOTE:
+                raise InvalidRequest("note_too_long", f"The note is longer than {MAX_NOTE} characters.", "note")
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}")
+        return queue_id, lang, name, note
+
+    # -- commands ---------------------------------------------------------------------------------------------
+    def request(
+        self,
+        *,
+        phone: object,
+        channel: str,
+        actor: str,
+        queue: str | None = None,
+        language: str | None = None,
+        name: str | None = None,
+        note: str | None = None,
+        window_start: datetime | None = None,
+        window_end: datetime | None = None,
+    ) -> RequestResult:
+        """Validate and store a callback request, or return the open one for the same number and queue.
+
+        The row is committed before this returns: acknowledging a request means it is durable.
+        """
+        now = self.clock.now()
+        e164 = self.validate_phone(phone)
+        queue_id, lang, name, note = self._validate(
+            queue=queue, language=language, name=name, note=note, channel=channel
+        )
+        for field, value in (("window_start", window_start), ("window_end", window_end)):
+            if value is not None and value.tzinfo is None:
+                raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", field)
+        window_start = ensure_utc(window_start) if window_start else None
+        window_end = ensure_utc(window_end) if window_end else None
+        queue_cfg = self.centre.queue(queue_id)
+        promise = promise_for(queue_cfg, now, self.calendar, window_start, window_end)
+
+        existing = self._open_request(e164, queue_id)
+        if existing is not None:
+            return RequestResult(existing, created=False)
+        token = secrets.token_urlsafe(24)
+        callback = Callback(
+            public_id=uuid.uuid4().hex,
+            reference=new_reference(),
+            status_token_hash=token_hash(token),
+            queue=queue_id,
+            phone=e164,
+            name=name,
+            language=lang,
+            note=note,
+            channel=channel,
+            status=PENDING,
+            priority=queue_cfg.priority,
+            requested_at=now,
+            window_start=window_start,
+            window_end=window_end,
+            deadline_at=promise.deadline_at,
+            next_attempt_at=promise.first_attempt_at,
+            attempts_made=0,
+            version=1,
+        )
+        try:
+            with self.db.session() as session:
+                session.add(callback)
+                session.flush()
+                record_event(
+                    session,
+                    callback,
+                    "status",
+                    at=now,
+                    actor=actor,
+                    reason=f"requested by {channel}",
+                    to_status=PENDING,
+                    details={
+                        "channel": channel,
+                        "phone": mask(e164),
+                        "deadline_from": promise.deadline_from,
+                        "deadline_at": promise.deadline_at.isoformat(),
+                    },
+                )
+        except IntegrityError:
+            # Another request for the same number and queue won the race (the partial unique index).
+            existing = self._open_request(e164, queue_id)
+            if existing is None:
+                raise
+            return RequestResult(existing, created=False)
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+        return RequestResult(callback, created=True, status_token=token)
+
+    def cancel(self, callback_id: str, *, actor: str, reason: str = "canceled by the customer") -> Callback:
+        """Cancel an open callback; canceling a canceled one returns it unchanged; a finished one is a conflict."""
+        for _ in range(5):
+            now = self.clock.now()
+            try:
+                with self.db.session() as session:
+                    callback = session.scalar(select(Callback).where(Callback.public_id == callback_id))
+                    if callback is None:
+                        raise NotFound("callback_not_found", "No callback with that id.", "id")
+                    if callback.status == CANCELED:
+                        return callback
+                    if not callback.is_open:
+                        raise Conflict(
+                            "callback_closed", f"The callback is already {callback.status}; it cannot be canceled."
+                        )
+                    if transition(session, callback, CANCELED, now=now, actor=actor, reason=reason):
+                        return callback
+            except (OperationalError, InterfaceError) as exc:
+                raise _db_guard(exc) from exc
+        raise Conflict("callback_busy", "The callback is changing right now; try again.")
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def _open_request(self, e164: str, queue_id: str) -> Callback | None:
+        try:
+            with self.db.session() as session:
+                return session.scalar(
+                    select(Callback).where(
+                        Callback.phone == e164, Callback.queue == queue_id, Callback.status.in_(OPEN_STATUSES)
+                    )
+                )
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+
+    def open_request_for(self, phone: str, queue: str | None = None) -> Callback | None:
+        """The open callback for an E.164 number in `queue` (default queue when None)."""
+        return self._open_request(phone, queue or self.centre.default_queue)
+
+    def get(self, callback_id: str) -> Callback:
+        try:
+            with self.db.session() as session:
+                callback = session.scalar(select(Callback).where(Callback.public_id == callback_id))
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+        if callback is None:
+            raise NotFound("callback_not_found", "No callback with that id.", "id")
+        return callback
+
+    def get_by_token(self, token: str) -> Callback:
+        """The callback a customer's status link points at."""
+        if not token or len(token) > 100:
+            raise NotFound("callback_not_found", "This link is not valid.")
+        try:
+            with self.db.session() as session:
+                callback = session.scalar(select(Callback).where(Callback.status_token_hash == token_hash(token)))
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+        if callback is None:
+            raise NotFound("callback_not_found", "This link is not valid.")
+        return callback
+
+    def history(self, callback: Callback) -> list[CallbackEvent]:
+        with self.db.session() as session:
+            return list(
+                session.scalars(
+                    select(CallbackEvent).where(CallbackEvent.callback_id == callback.id).order_by(CallbackEvent.id)
+                )
+            )
+
+    def list(
+        self,
+        *,
+        status: list[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        queue: str | None = None,
+        limit: int = 100,
+        after_id: int | None = None,
+    ) -> list[Callback]:
+        """Callbacks requested in [since, until), oldest first, keyset-paginated by internal id."""
+        query = select(Callback).order_by(Callback.id).limit(limit)
+        if status:
+            query = query.where(Callback.status.in_(status))
+        if since:
+            query = query.where(Callback.requested_at >= ensure_utc(since))
+        if until:
+            query = query.where(Callback.requested_at < ensure_utc(until))
+        if queue:
+            query = query.where(Callback.queue == queue)
+        if after_id:
+            query = query.where(Callback.id > after_id)
+        try:
+            with self.db.session() as session:
+                return list(session.scalars(query))
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+
+    def count_open(self) -> int:
+        with self.db.session() as session:
+            return session.scalar(select(func.count()).select_from(Callback).where(Callback.status.in_(OPEN_STATUSES)))
+
+
+__all__ = ["CallbackService", "DBAPIError", "RequestResult", "record_event", "transition"]

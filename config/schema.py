@@ -1,0 +1,288 @@
+"""The contact-centre YAML, as typed models. Validation here is structural and per-field;
+cross-references and the menu's promises are checked in `config.loader`."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date, time, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import phonenumbers
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from config.durations import parse_duration
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+NUMBER_TYPES = {
+    "mobile": phonenumbers.PhoneNumberType.MOBILE,
+    "fixed_line": phonenumbers.PhoneNumberType.FIXED_LINE,
+    "fixed_line_or_mobile": phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    "voip": phonenumbers.PhoneNumberType.VOIP,
+    "toll_free": phonenumbers.PhoneNumberType.TOLL_FREE,
+    "personal_number": phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    "uan": phonenumbers.PhoneNumberType.UAN,
+    "pager": phonenumbers.PhoneNumberType.PAGER,
+    "voicemail": phonenumbers.PhoneNumberType.VOICEMAIL,
+}
+# Never allowed whatever the YAML says: callers pay for these (toll fraud) or we cannot tell what they are.
+FORBIDDEN_NUMBER_TYPES = ("premium_rate", "shared_cost", "unknown")
+_SPAN = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OpeningSpan(Strict):
+    """One opening span within a day, e.g. 08:00-20:00 (end may be 24:00)."""
+
+    start: time
+    end: time | None  # None = midnight at the end of the day
+
+    @classmethod
+    def parse(cls, text: str) -> OpeningSpan:
+        match = _SPAN.match(str(text).replace(" ", ""))
+        if not match:
+            raise ValueError(f"expected a span such as 08:00-20:00, got {text!r}")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h2 == 24 and m2 != 0:
+            raise ValueError(f"{text!r}: 24:00 is the latest end")
+        start = time(h1, m1)
+        end = None if h2 == 24 else time(h2, m2)
+        if end is not None and end <= start:
+            raise ValueError(f"{text!r}: the end must come after the start (spans do not cross midnight)")
+        return cls(start=start, end=end)
+
+
+def _spans(value: Any) -> Any:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return [OpeningSpan.parse(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+Spans = Annotated[list[OpeningSpan], BeforeValidator(_spans)]
+
+
+class WeeklyHours(Strict):
+    """Opening hours per weekday in the contact centre's timezone; a missing or empty day is closed."""
+
+    monday: Spans = []
+    tuesday: Spans = []
+    wednesday: Spans = []
+    thursday: Spans = []
+    friday: Spans = []
+    saturday: Spans = []
+    sunday: Spans = []
+
+    def for_weekday(self, weekday: int) -> list[OpeningSpan]:
+        """Spans for Python's weekday number (Monday = 0)."""
+        return getattr(self, WEEKDAYS[weekday])
+
+    @model_validator(mode="after")
+    def _not_overlapping(self) -> WeeklyHours:
+        for day in WEEKDAYS:
+            spans = sorted(getattr(self, day), key=lambda s: s.start)
+            for a, b in itertools.pairwise(spans):
+                if a.end is None or a.end > b.start:
+                    raise ValueError(f"{day}: opening spans overlap")
+        return self
+
+
+class Holidays(Strict):
+    """Closed days: the public holidays of `country` (the `holidays` package) plus extra dates."""
+
+    country: str | None = "IR"
+    subdivision: str | None = None
+    extra: list[date] = []
+    # Dates that are public holidays but on which the centre opens anyway.
+    open_anyway: list[date] = []
+
+    @field_validator("country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import holidays
+
+        value = value.upper()
+        if value not in holidays.list_supported_countries():
+            raise ValueError(f"the holidays package has no calendar for country {value!r}")
+        return value
+
+
+class SLA(Strict):
+    """How soon a callback is owed: `deadline` counted in business time or wall-clock time."""
+
+    deadline: Duration
+    clock: Literal["business", "wall"] = "business"
+    # Warn supervisors when less than this share of the deadline's span is left and the forecast says it won't do.
+    at_risk_margin: Duration = timedelta(minutes=10)
+
+    @field_validator("deadline")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("the deadline must be longer than zero")
+        return value
+
+
+class RetryPolicy(Strict):
+    """How often and how far apart a callback is attempted."""
+
+    max_attempts: int = Field(3, ge=1, le=20)
+    # Delay before attempt 2, 3, ...; the last is repeated when there are more attempts than delays.
+    delays: list[Duration] = [timedelta(minutes=10), timedelta(minutes=30)]
+    ring_timeout: Duration = timedelta(seconds=30)
+    # A conversation shorter than this is not a kept callback (a hang-up on hearing the agent).
+    min_talk_time: Duration = timedelta(seconds=20)
+    # An attempt is not started unless this much time is left before the deadline.
+    attempt_duration: Duration = timedelta(minutes=2)
+
+    def delay_before(self, attempt_number: int) -> timedelta:
+        """Wait between attempt `attempt_number - 1` and `attempt_number` (the first has none)."""
+        if attempt_number <= 1 or not self.delays:
+            return timedelta(0)
+        return self.delays[min(attempt_number - 2, len(self.delays) - 1)]
+
+
+class Queue(Strict):
+    """A queue of work for a group of agents, with its promise to callers."""
+
+    name: dict[str, str] = {}
+    sla: SLA
+    retry: RetryPolicy = RetryPolicy()
+    priority: int = 0
+    # agent_first: ring a free agent, then bridge the customer; customer_first: the reverse.
+    dial_order: Literal["agent_first", "customer_first"] = "agent_first"
+
+
+class PhonePolicy(Strict):
+    """Which numbers we accept for callbacks (toll-fraud protection lives here, not in the Twilio adapter)."""
+
+    default_region: str = "IR"
+    allowed_countries: list[str] = ["IR"]
+    allowed_types: list[str] = ["mobile", "fixed_line", "fixed_line_or_mobile"]
+    # E.164 prefixes never dialled, e.g. a range abused for fraud.
+    denied_prefixes: list[str] = []
+
+    @field_validator("default_region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        value = value.upper()
+        if value not in phonenumbers.SUPPORTED_REGIONS:
+            raise ValueError(f"unknown region {value!r}; expected an ISO country code such as IR or GB")
+        return value
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _countries(cls, value: list[str]) -> list[str]:
+        value = [v.upper() for v in value]
+        bad = [v for v in value if v not in phonenumbers.SUPPORTED_REGIONS]
+        if bad:
+            raise ValueError(f"unknown country codes {bad}; expected ISO codes such as IR or GB")
+        if not value:
+            raise ValueError("at least one country must be allowed")
+        return value
+
+    @field_validator("allowed_types")
+    @classmethod
+    def _types(cls, value: list[str]) -> list[str]:
+        forbidden = [v for v in value if v in FORBIDDEN_NUMBER_TYPES]
+        if forbidden:
+            raise ValueError(f"{forbidden} can never be allowed (callers are charged for them, or they are unknown)")
+        bad = [v for v in value if v not in NUMBER_TYPES]
+        if bad:
+            raise ValueError(f"unknown number types {bad}; expected some of {sorted(NUMBER_TYPES)}")
+        return value
+
+    @field_validator("denied_prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not re.fullmatch(r"\+\d{1,14}", v)]
+        if bad:
+            raise ValueError(f"prefixes must be '+' and digits, got {bad}")
+        return value
+
+
+class Limits(Strict):
+    """Abuse limits on callback requests, in Flask-Limiter's notation ("5 per hour")."""
+
+    per_phone: str = "5 per hour"
+    per_client: str = "30 per minute"
+    api_per_key: str = "600 per minute"
+
+
+class Dispatch(Strict):
+    """How the worker dials."""
+
+    calls_per_second: float = Field(1.0, gt=0, le=100)
+    lease: Duration = timedelta(minutes=2)
+    tick: Duration = timedelta(seconds=2)
+    wrap_up: Duration = timedelta(seconds=30)
+    machine_detection: bool = True
+
+
+class Alerts(Strict):
+    """Where supervisor alerts go."""
+
+    email_to: list[str] = []
+    email_from: str = "ivr@localhost"
+    smtp_url: str = ""
+    webhook_url: str = ""
+    sms_to: list[str] = []
+    digest_time: time = time(8, 0)
+
+
+class ContactCentre(Strict):
+    """The whole contact-centre configuration file."""
+
+    name: str = "Support"
+    timezone: str = "Asia/Tehran"
+    languages: list[str] = ["fa", "en"]
+    default_language: str = "fa"
+    hours: WeeklyHours
+    holidays: Holidays = Holidays()
+    phone_numbers: PhonePolicy = PhonePolicy()
+    queues: dict[str, Queue]
+    default_queue: str
+    limits: Limits = Limits()
+    dispatch: Dispatch = Dispatch()
+    alerts: Alerts = Alerts()
+    # The phone tree; its schema and its promises are checked by the phone-tree loader.
+    ivr: dict[str, Any] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            near = sorted(z for z in available_timezones() if value.split("/")[-1].lower() in z.lower())[:3]
+            hint = f"; did you mean {', '.join(near)}?" if near else ""
+            raise ValueError(f"unknown timezone {value!r} (expected an IANA name such as Asia/Tehran){hint}") from None
+        return value
+
+    @field_validator("queues")
+    @classmethod
+    def _some_queue(cls, value: dict[str, Queue]) -> dict[str, Queue]:
+        if not value:
+            raise ValueError("at least one queue is needed")
+        bad = [k for k in value if not re.fullmatch(r"[a-z0-9_-]{1,40}", k)]
+        if bad:
+            raise ValueError(f"queue ids must be lower-case letters, digits, '_' or '-', got {bad}")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def queue(self, queue_id: str | None) -> Queue:
+        return self.queues[queue_id or self.default_queue]

@@ -1,0 +1,97 @@
+"""Typed settings from the environment (names fixed in DESIGN.md)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+EXAMPLE_CONFIG = PACKAGE_DIR / "example.yaml"
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value we cannot use; the message names it."""
+
+
+class Settings(BaseSettings):
+    """Process settings. Every field maps to the upper-case environment variable of the same name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    instance_path: Path = Path("instance")
+    database_url: str = ""
+    ivr_config: Path = EXAMPLE_CONFIG
+    public_base_url: str = "http://127.0.0.1:5000"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    # Accepted as well as the primary token while an operator rotates it in Twilio's console.
+    twilio_secondary_auth_token: str = ""
+    twilio_phone_number: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    secret_key: str = ""
+    telephony: Literal["twilio", "simulator", ""] = ""
+    # memory:// is right for one process; several web processes share limits through Redis.
+    ratelimit_storage_url: str = "memory://"
+    max_request_bytes: int = 16 * 1024
+
+    @field_validator("public_base_url", "twilio_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"expected an http(s) URL such as https://support.example.com, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("twilio_phone_number")
+    @classmethod
+    def _e164(cls, value: str) -> str:
+        if value and not (value.startswith("+") and value[1:].isdigit()):
+            raise ValueError(f"expected an E.164 number such as +14155550100, got {value!r}")
+        return value
+
+    @property
+    def telephony_provider(self) -> str:
+        """`twilio` when credentials are set (or asked for), else the built-in simulator."""
+        if self.telephony:
+            return self.telephony
+        return "twilio" if self.twilio_account_sid and self.twilio_auth_token else "simulator"
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy URL, defaulting to a SQLite file under the instance folder."""
+        if self.database_url:
+            url = self.database_url
+            # Heroku-style URLs name the dialect "postgres"; SQLAlchemy wants a driver.
+            if url.startswith("postgres://"):
+                url = "postgresql+psycopg://" + url[len("postgres://") :]
+            elif url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url[len("postgresql://") :]
+            return url
+        return f"sqlite:///{(self.instance_path / 'ivr.sqlite3').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """SECRET_KEY, or one generated once per instance and kept under the instance folder."""
+        if self.secret_key:
+            return self.secret_key
+        self.instance_path.mkdir(parents=True, exist_ok=True)
+        path = self.instance_path / "secret_key"
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value raises SettingsError naming the variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "?"
+            lines.append(f"{name}: {err['msg']}")
+        raise SettingsError("invalid environment: " + "; ".join(lines)) from exc

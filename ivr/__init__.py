@@ -1,0 +1,1 @@
+"""The web process: create_app() and the phone tree's webhooks."""

@@ -1,0 +1,82 @@
+"""create_app(): the web process (Twilio webhooks, JSON API, callback form, supervisor pages, health)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask
+
+from callbacks.clock import Clock, SystemClock
+from callbacks.db import Database
+from callbacks.service import CallbackService
+from config import ContactCentre, Settings, load_contact_centre, load_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """What every request handler needs, built once per app: settings, configuration, store, clock."""
+
+    settings: Settings
+    centre: ContactCentre
+    db: Database
+    clock: Clock
+    service: CallbackService
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def runtime(app: Flask) -> Runtime:
+    return app.extensions["ivr"]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the web app. `test_config` may override settings (lower-case Settings field names),
+    pass `CLOCK`, `CENTRE`, `DATABASE` objects, and any Flask config key."""
+    test_config = dict(test_config or {})
+    app = Flask(__name__, instance_relative_config=True)
+    overrides = {k: test_config.pop(k) for k in list(test_config) if k.islower()}
+    overrides.setdefault("instance_path", app.instance_path)
+    settings = load_settings(**overrides)
+    centre = test_config.pop("CENTRE", None) or load_contact_centre(settings.ivr_config)
+    clock = test_config.pop("CLOCK", None) or SystemClock()
+    db = test_config.pop("DATABASE", None) or Database(settings.resolved_database_url())
+    app.config.from_mapping(
+        SECRET_KEY=settings.resolved_secret_key(),
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        JSON_SORT_KEYS=False,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
+    )
+    app.config.update(test_config)
+    app.extensions["ivr"] = Runtime(
+        settings=settings, centre=centre, db=db, clock=clock, service=CallbackService(db, centre, clock)
+    )
+
+    from callbacks import api, ratelimit
+    from ivr import errors, health
+
+    errors.init_app(app)
+    ratelimit.init_app(app)
+    health.init_app(app)
+    api.init_app(app)
+    _optional_parts(app)
+    return app
+
+
+def _optional_parts(app: Flask) -> None:
+    """Areas built in their own modules; each registers itself with an init_app(app)."""
+    import importlib
+
+    for module_name in ("callbacks.form", "ivr.voice", "ivr.status", "callbacks.supervisor", "scheduler.simulator_web"):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
+            continue
+        module.init_app(app)

@@ -1,0 +1,1 @@
+"""The worker process: timers, dispatcher, watchdog and telephony providers."""
