@@ -45,8 +45,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("connect_timeout", 5)
     return create_engine(url, connect_args=connect_args, **kwargs)
@@ -77,11 +78,12 @@ class Database:
         self.engine.dispose()
 
     def schema_revision(self) -> str | None:
-        """The Alembic revision the database is at (None when never migrated)."""
+        """The Alembic revision(s) the database is at, comma-separated (None when never migrated)."""
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            heads = MigrationContext.configure(conn).get_current_heads()
+        return ",".join(sorted(heads)) or None
 
     def has_table(self, name: str) -> bool:
         return inspect(self.engine).has_table(name)
@@ -98,12 +100,14 @@ def alembic_config(url: str) -> Any:
 
 
 def head_revision() -> str | None:
+    """The newest revision(s) our migrations define, comma-separated like Database.schema_revision."""
     from alembic.script import ScriptDirectory
 
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    return ",".join(sorted(heads)) or None
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the schema at `url` up to `revision` (idempotent)."""
     from alembic import command
 
