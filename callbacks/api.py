@@ -249,9 +249,10 @@ def openapi() -> Response:
     return jsonify(spec(_rt().settings.public_base_url))
 
 
-def init_app(app: Flask) -> None:
-    @bp.errorhandler(_ApiAbort)
-    def _abort(exc: _ApiAbort) -> Response:
-        return api_error(exc.status, exc.code, exc.message, exc.field)
+@bp.errorhandler(_ApiAbort)
+def _abort(exc: _ApiAbort) -> Response:
+    return api_error(exc.status, exc.code, exc.message, exc.field)
 
+
+def init_app(app: Flask) -> None:
     app.register_blueprint(bp)

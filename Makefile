@@ -1,0 +1,40 @@
+# Two commands for a fresh machine:
+#   make run    set up and run the whole product on its embedded default (SQLite, built-in telephony simulator)
+#   make test   set up and run the test suite (SQLite and PostgreSQL, browser tests in headless Chromium)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup setup-test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+setup-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	./scripts/start-postgres.sh
+	./scripts/install-browser.sh
+
+run: setup
+	$(BIN)/ivr db upgrade
+	$(BIN)/ivr run --host $(HOST) --port $(PORT)
+
+test: setup-test
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -n auto -p no:cacheprovider
+
+lint: setup-test
+	$(BIN)/ruff check .
+
+bench: setup-test
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) instance *.egg-info .pytest_cache .ruff_cache test-artifacts

@@ -1,0 +1,155 @@
+"""Callback requests through the one service every channel uses: stored durably, deduplicated, canceled, audited."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import func, select
+
+from callbacks.db import Database, DatabaseUnavailable
+from callbacks.errors import Conflict, InvalidRequest, NotFound
+from callbacks.models import Callback, CallbackEvent
+from callbacks.service import CallbackService
+
+
+@pytest.fixture
+def service(db, centre, clock):
+    return CallbackService(db, centre, clock)
+
+
+def count(db, model=Callback):
+    with db.session() as session:
+        return session.scalar(select(func.count()).select_from(model))
+
+
+def test_a_request_is_stored_with_its_deadline_and_history_before_it_is_acknowledged(service, db, clock):
+    result = service.request(phone="0912 123 4567", channel="web", actor="web:127.0.0.1", name="  Sara   K ")
+    assert result.created and result.status_token
+    # A brand-new session (another process, after a crash) sees the stored request.
+    fresh = Database(db.url)
+    with fresh.session() as session:
+        stored = session.scalar(select(Callback).where(Callback.public_id == result.callback.public_id))
+        events = session.scalars(select(CallbackEvent).where(CallbackEvent.callback_id == stored.id)).all()
+    fresh.dispose()
+    assert stored.phone == "+989121234567"
+    assert stored.name == "Sara K"
+    assert stored.status == "pending"
+    assert stored.requested_at == clock.now()
+    assert stored.deadline_at > clock.now()
+    assert [(e.kind, e.to_status, e.actor) for e in events] == [("status", "pending", "web:127.0.0.1")]
+    assert events[0].details["phone"] == "+98912***4567"
+
+
+def test_a_second_request_for_the_same_number_and_queue_returns_the_first(service, db):
+    first = service.request(phone="09121234567", channel="api", actor="a")
+    again = service.request(phone="+989121234567", channel="web", actor="b")
+    assert not again.created and again.status_token is None
+    assert again.callback.public_id == first.callback.public_id
+    other_queue = service.request(phone="09121234567", queue="billing", channel="api", actor="a")
+    assert other_queue.created
+    assert count(db) == 2
+
+
+def test_after_a_cancel_the_same_number_may_ask_again(service):
+    first = service.request(phone="09121234567", channel="api", actor="a")
+    service.cancel(first.callback.public_id, actor="customer")
+    assert service.request(phone="09121234567", channel="api", actor="a").created
+
+
+def test_identical_requests_at_the_same_instant_store_one(service, db):
+    barrier = threading.Barrier(8)
+
+    def ask(_):
+        barrier.wait()
+        return service.request(phone="09121234567", channel="api", actor="race")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(ask, range(8)))
+    assert len({r.callback.public_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert count(db) == 1
+    assert count(db, CallbackEvent) == 1
+
+
+def test_cancel_writes_history_and_is_harmless_to_repeat(service, db):
+    callback = service.request(phone="09121234567", channel="api", actor="a").callback
+    canceled = service.cancel(callback.public_id, actor="customer", reason="no longer needed")
+    assert canceled.status == "canceled" and canceled.end_reason == "no longer needed" and canceled.ended_at
+    assert service.cancel(callback.public_id, actor="customer").status == "canceled"
+    history = service.history(canceled)
+    assert [(e.from_status, e.to_status) for e in history] == [(None, "pending"), ("pending", "canceled")]
+
+
+def test_a_finished_callback_cannot_be_canceled(service, db):
+    callback = service.request(phone="09121234567", channel="api", actor="a").callback
+    with db.session() as session:
+        session.get(Callback, callback.id).status = "completed"
+    with pytest.raises(Conflict):
+        service.cancel(callback.public_id, actor="customer")
+
+
+def test_unknown_ids_and_tokens_are_not_found(service):
+    with pytest.raises(NotFound):
+        service.get("nope")
+    with pytest.raises(NotFound):
+        service.cancel("nope", actor="x")
+    with pytest.raises(NotFound):
+        service.get_by_token("x" * 32)
+
+
+def test_the_status_token_finds_its_callback_and_only_its_hash_is_stored(service, db):
+    result = service.request(phone="09121234567", channel="web", actor="a")
+    assert service.get_by_token(result.status_token).public_id == result.callback.public_id
+    with db.session() as session:
+        stored = session.scalar(select(Callback))
+        assert result.status_token not in (stored.status_token_hash, stored.public_id, stored.reference)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({"phone": "09067123456"}, "phone", "phone_invalid"),
+        ({"phone": "09121234567", "queue": "sales"}, "queue", "unknown_queue"),
+        ({"phone": "09121234567", "language": "de"}, "language", "unknown_language"),
+        ({"phone": "09121234567", "name": "x" * 121}, "name", "name_too_long"),
+        ({"phone": "09121234567", "note": "x" * 1001}, "note", "note_too_long"),
+    ],
+)
+def test_every_field_is_validated_and_nothing_is_stored(service, db, fields, field, code):
+    with pytest.raises(InvalidRequest) as info:
+        service.request(channel="api", actor="a", **fields)
+    assert (info.value.field, info.value.code) == (field, code)
+    assert count(db) == 0
+
+
+def test_a_failure_half_way_leaves_nothing_behind(service, db, monkeypatch):
+    import callbacks.service as module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full while writing the history")
+
+    monkeypatch.setattr(module, "record_event", broken)
+    with pytest.raises(RuntimeError):
+        service.request(phone="09121234567", channel="api", actor="a")
+    assert count(db) == 0
+
+
+def test_an_unreachable_database_is_reported_not_crashed(centre, clock, tmp_path):
+    down = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    service = CallbackService(down, centre, clock)
+    with pytest.raises(DatabaseUnavailable):
+        service.request(phone="09121234567", channel="api", actor="a")
+    down.dispose()
+
+
+def test_listing_filters_by_status_time_and_queue(service, clock):
+    a = service.request(phone="09121234567", channel="api", actor="a").callback
+    clock.advance(minutes=5)
+    b = service.request(phone="09351234567", queue="billing", channel="api", actor="a").callback
+    service.cancel(a.public_id, actor="x")
+    assert [c.public_id for c in service.list(status=["pending"])] == [b.public_id]
+    assert [c.public_id for c in service.list(queue="general")] == [a.public_id]
+    assert [c.public_id for c in service.list(since=b.requested_at)] == [b.public_id]
+    assert [c.public_id for c in service.list(until=b.requested_at)] == [a.public_id]
+    page = service.list(limit=1)
+    assert [c.public_id for c in service.list(limit=1, after_id=page[-1].id)] == [b.public_id]
