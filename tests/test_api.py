@@ -1,8 +1,8 @@
 """The JSON API of DESIGN.md: keys, the fixed error shape, the right statuses, and a description that matches."""
 
 import json
-from urllib.parse import parse_qsl, urlsplit
 from datetime import datetime, timedelta
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from openapi_core import OpenAPI

@@ -1,0 +1,32 @@
+"""Health endpoints: alive, and ready only when the database answers at the current schema."""
+
+from callbacks.db import Database
+from ivr.app import create_app
+
+
+def test_healthz_says_the_process_is_alive(client):
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_is_ok_when_the_schema_is_current(client):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.get_json()["database"] == "ok"
+
+
+def test_readyz_is_503_when_the_database_was_never_migrated(app_config, centre, clock, tmp_path):
+    empty = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+    app = create_app({**app_config, "DATABASE": empty, "CENTRE": centre, "CLOCK": clock})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "schema not current"
+    empty.dispose()
+
+
+def test_readyz_is_503_when_the_database_is_unreachable(app_config, centre, clock):
+    down = Database("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    app = create_app({**app_config, "DATABASE": down, "CENTRE": centre, "CLOCK": clock})
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.get_json()["database"].startswith("unreachable")
+    down.dispose()
