@@ -34,5 +34,66 @@ def readyz() -> tuple[Response, int]:
     return jsonify({"status": "ok", "database": "ok", "schema": current}), 200
 
 
+class _StoreCollector:
+    """Gauges read from the store at scrape time (so every web process reports the same truth)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from prometheus_client.core import GaugeMetricFamily
+        from sqlalchemy import func, select
+
+        from callbacks.models import Callback
+
+        rt = self.app.extensions["ivr"]
+        callbacks = GaugeMetricFamily("ivr_callbacks", "Callbacks by status and queue", labels=["status", "queue"])
+        at_risk = GaugeMetricFamily("ivr_callbacks_at_risk", "Open callbacks flagged at risk")
+        up = GaugeMetricFamily("ivr_database_up", "1 when the database answered this scrape")
+        try:
+            with rt.db.session() as session:
+                rows = session.execute(
+                    select(Callback.status, Callback.queue, func.count()).group_by(Callback.status, Callback.queue)
+                ).all()
+                risky = session.scalar(
+                    select(func.count())
+                    .select_from(Callback)
+                    .where(Callback.status.in_(("pending", "dialing")), Callback.at_risk_since.is_not(None))
+                )
+        except Exception:  # a scrape must answer even when the database does not
+            up.add_metric([], 0)
+            yield up
+            return
+        for status, queue, count in rows:
+            callbacks.add_metric([status, queue], count)
+        at_risk.add_metric([], risky or 0)
+        up.add_metric([], 1)
+        yield from (callbacks, at_risk, up)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    registry = current_app.extensions["ivr"].extras["metrics_registry"]
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
+
+
 def init_app(app: Flask) -> None:
+    from prometheus_client import CollectorRegistry, Counter
+
+    registry = CollectorRegistry()
+    registry.register(_StoreCollector(app))
+    responses = Counter(
+        "ivr_http_responses", "HTTP responses by endpoint and status", ["endpoint", "status"], registry=registry
+    )
+    app.extensions["ivr"].extras["metrics_registry"] = registry
+
+    @app.after_request
+    def _count(response):  # type: ignore[no-untyped-def]
+        from flask import request
+
+        responses.labels(request.endpoint or "unknown", str(response.status_code)).inc()
+        return response
+
     app.register_blueprint(bp)

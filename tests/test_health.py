@@ -30,3 +30,14 @@ def test_readyz_is_503_when_the_database_is_unreachable(app_config, centre, cloc
     assert response.status_code == 503
     assert response.get_json()["database"].startswith("unreachable")
     down.dispose()
+
+
+def test_metrics_report_callbacks_by_status_for_prometheus(client, app):
+    app.extensions["ivr"].service.request(phone="09121234567", channel="api", actor="t")
+    client.get("/healthz")
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert 'ivr_callbacks{queue="general",status="pending"} 1.0' in text
+    assert "ivr_database_up 1.0" in text
+    assert 'ivr_http_responses_total{endpoint="health.healthz",status="200"}' in text
