@@ -58,8 +58,9 @@ def check_phone(e164: str) -> None:
         return
     item = parse(current_app.extensions["ivr"].centre.limits.per_phone)
     strategy = limiter.limiter
-    if not strategy.hit(item, "phone", e164):
-        reset_at, _ = strategy.get_window_stats(item, "phone", e164)
+    scope = (current_app.config.get("RATELIMIT_KEY_PREFIX") or "ivr", "phone", e164)
+    if not strategy.hit(item, *scope):
+        reset_at, _ = strategy.get_window_stats(item, *scope)
         retry_after = max(1, math.ceil(reset_at - time.time()))
         raise RateLimited("Too many callback requests for this number; please try again later.", retry_after)
 
