@@ -267,6 +267,16 @@ class Menu(Strict):
         """The node `0` leads to from `node_id`."""
         return self.nodes[node_id].zero or self.operator
 
+    def nearest_human(self, node_id: str) -> str:
+        """The transfer or callback node that repeated `0` from `node_id` reaches (the operator if none)."""
+        seen: set[str] = set()
+        while node_id in self.nodes and node_id not in seen:
+            if self.nodes[node_id].type in HUMAN_KINDS:
+                return node_id
+            seen.add(node_id)
+            node_id = self.zero_target(node_id)
+        return self.operator
+
     def voice(self, language: str) -> Voice:
         return self.voices.get(language) or Voice(**DEFAULT_VOICES.get(language, {"language": language}))
 
@@ -409,7 +419,8 @@ def prove(menu: Menu, centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
         for lang in node.prompt:
             if lang not in languages:
                 yield_list.append(((*here, "prompt", lang), f"{lang!r} is not one of the languages {languages}"))
-        exists((*here, "zero"), node.zero, "`zero` leads to")
+        if exists((*here, "zero"), node.zero, "`zero` leads to") and node.zero and nodes[node.zero].type == "goodbye":
+            yield_list.append(((*here, "zero"), "`0` may not lead to a goodbye: it is the way to a human"))
         exists((*here, "next"), node.next, "`next` leads to")
         if node.type == "collect":
             if not node.next:
@@ -441,6 +452,15 @@ def prove(menu: Menu, centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
                     elif norm in words.setdefault(lang, set()):
                         yield_list.append(((*at, "words", lang), f"{word!r} is used twice in this menu"))
                     words[lang].add(norm)
+
+    for node_id in nodes:
+        # Messages move on by themselves: a ring of them would talk to a silent caller forever.
+        hop, seen = node_id, set()
+        while hop in nodes and nodes[hop].type == "message" and nodes[hop].next and hop not in seen:
+            seen.add(hop)
+            hop = nodes[hop].next or ""
+        if hop in seen:
+            yield_list.append((("nodes", node_id, "next"), "messages lead to each other in a ring with no menu"))
 
     for node_id, presses in presses_to_human(menu).items():
         if presses is None:

@@ -216,7 +216,7 @@ def decide(
     def confused() -> Decision:
         if retries >= menu.max_retries:
             # Twice re-prompted already: a person (or the callback offer) now, never a hang-up or a loop.
-            return Decision(menu.zero_target(node_id), sorry=True, recorded_input=heard.kind)
+            return Decision(menu.nearest_human(node_id), sorry=True, recorded_input=heard.kind)
         return Decision(node_id, retries + 1, sorry=True, back=back, stage=stage, recorded_input=heard.kind)
 
     if node.type == "menu":

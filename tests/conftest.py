@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -64,7 +65,8 @@ def _worker_id(request: pytest.FixtureRequest) -> str:
 def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A migrated PostgreSQL database of this xdist worker's own."""
     admin_url = make_url(PG_URL)
-    name = f"ivr_test_{_worker_id(request)}"
+    # Unique per run as well as per xdist worker: two test runs on one server must not drop each other's database.
+    name = f"ivr_test_{_worker_id(request)}_{uuid.uuid4().hex[:8]}"
     try:
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3})
         with admin.connect() as conn:

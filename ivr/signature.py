@@ -1,0 +1,64 @@
+"""Only Twilio gets in: every `/twilio/*` view sits behind `twilio_signed`.
+
+The URL is rebuilt from PUBLIC_BASE_URL (what Twilio was told to call), never from the Host header, so the
+check holds behind a TLS-terminating proxy and a forged Host cannot help an attacker. During rotation a
+request signed with either the primary or the secondary auth token is accepted.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Request, abort, current_app, request
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+SIGNATURE_HEADER = "X-Twilio-Signature"
+
+
+def public_url(req: Request, base_url: str) -> str:
+    """The URL Twilio signed: our public base, the path, and the query string exactly as sent."""
+    query = req.query_string.decode("latin-1")
+    return f"{base_url.rstrip('/')}{req.path}" + (f"?{query}" if query else "")
+
+
+def is_valid(req: Request, base_url: str, tokens: list[str]) -> bool:
+    """True when `req` carries a signature made with one of `tokens` over its public URL and form."""
+    signature = req.headers.get(SIGNATURE_HEADER, "")
+    if not signature or len(signature) > 200:
+        return False
+    algorithm = get_signature_algorithm(req.headers.get("X-Twilio-Webhooks-Signature-Settings", ""))
+    url = public_url(req, base_url)
+    params = req.form if req.method == "POST" else {}
+    for token in tokens:
+        if token and RequestValidator(token).validate(url, params, signature, algorithm=algorithm):
+            return True
+    return False
+
+
+def twilio_signed(view: F) -> F:
+    """Refuse (403, nothing done) any request not signed by Twilio with our primary or secondary token."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        settings = current_app.extensions["ivr"].settings
+        tokens = [settings.twilio_auth_token, settings.twilio_secondary_auth_token]
+        if not any(tokens):
+            log.error(
+                "refusing %s: TWILIO_AUTH_TOKEN is not set, so no request can be proved to come from Twilio",
+                request.path,
+            )
+            abort(403)
+        if not is_valid(request, settings.public_base_url, tokens):
+            log.warning("refusing %s %s: bad or missing %s", request.method, request.path, SIGNATURE_HEADER)
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+__all__ = ["SIGNATURE_HEADER", "is_valid", "public_url", "twilio_signed"]
