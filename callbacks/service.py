@@ -6,7 +6,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -31,6 +31,7 @@ from config.schema import ContactCentre
 CHANNELS = ("phone", "web", "api", "supervisor")
 MAX_NAME = 120
 MAX_NOTE = 1000
+MAX_QUEUE_WAIT = timedelta(hours=6)
 _REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
@@ -197,12 +198,21 @@ class CallbackService:
         note: str | None = None,
         window_start: datetime | None = None,
         window_end: datetime | None = None,
+        arrived_at: datetime | None = None,
     ) -> RequestResult:
         """Validate and store a callback request, or return the open one for the same number and queue.
 
+        `arrived_at` is when a caller who leaves the phone queue for a callback joined it: the promise and the
+        dispatcher's ordering count from then, so leaving the queue keeps their place.
         The row is committed before this returns: acknowledging a request means it is durable.
         """
         now = self.clock.now()
+        requested_at = now
+        if arrived_at is not None:
+            arrived_at = ensure_utc(arrived_at)
+            # Only a recent arrival in the past keeps a place; anything else is a caller's clock or a bug.
+            if now - MAX_QUEUE_WAIT <= arrived_at <= now:
+                requested_at = arrived_at
         e164 = self.validate_phone(phone)
         queue_id, lang, name, note = self._validate(
             queue=queue, language=language, name=name, note=note, channel=channel
@@ -213,7 +223,8 @@ class CallbackService:
         window_start = ensure_utc(window_start) if window_start else None
         window_end = ensure_utc(window_end) if window_end else None
         queue_cfg = self.centre.queue(queue_id)
-        promise = promise_for(queue_cfg, now, self.calendar, window_start, window_end)
+        promise = promise_for(queue_cfg, requested_at, self.calendar, window_start, window_end)
+        next_attempt_at = max(promise.first_attempt_at, now)
 
         existing = self._open_request(e164, queue_id)
         if existing is not None:
@@ -231,11 +242,11 @@ class CallbackService:
             channel=channel,
             status=PENDING,
             priority=queue_cfg.priority,
-            requested_at=now,
+            requested_at=requested_at,
             window_start=window_start,
             window_end=window_end,
             deadline_at=promise.deadline_at,
-            next_attempt_at=promise.first_attempt_at,
+            next_attempt_at=next_attempt_at,
             attempts_made=0,
             version=1,
         )
@@ -256,6 +267,7 @@ class CallbackService:
                         "phone": mask(e164),
                         "deadline_from": promise.deadline_from,
                         "deadline_at": promise.deadline_at.isoformat(),
+                        **({"waiting_since": requested_at.isoformat()} if requested_at != now else {}),
                     },
                 )
         except IntegrityError:

@@ -347,9 +347,13 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
 def _request_callback(rt: Any, phone: str, queue: str, language: str, call_sid: str) -> tuple[Any, bool]:
     """Store the callback (durably, before the caller hears the promise); keep a queue leaver's arrival time."""
     arrived = journey.arrival(rt.db, call_sid) if call_sid else None
-    note = f"left the phone queue; waiting since {arrived.isoformat()}" if arrived else None
     result = rt.service.request(
-        phone=phone, queue=queue, language=language, channel="phone", actor=f"caller:{call_sid or 'unknown'}", note=note
+        phone=phone,
+        queue=queue,
+        language=language,
+        channel="phone",
+        actor=f"caller:{call_sid or 'unknown'}",
+        arrived_at=arrived,
     )
     return result.callback, result.created
 

@@ -238,7 +238,9 @@ def test_waiting_callers_hear_their_place_and_expected_wait_and_can_press_one_to
     row = journey(staffed, caller)
     # The caller's place: when they joined the queue, five minutes before asking for the callback.
     assert row.enqueued_at == DEFAULT_NOW
-    assert "waiting since" in (callback.note or "")
+    assert callback.requested_at == DEFAULT_NOW  # ordered by original arrival
+    # The promise counts from arrival too: two business hours after joining the queue.
+    assert callback.deadline_at == DEFAULT_NOW + timedelta(hours=2)
 
 
 def test_a_caller_put_through_to_an_agent_is_recorded_as_reaching_a_human(staffed: Any) -> None:

@@ -2,6 +2,7 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -153,3 +154,17 @@ def test_listing_filters_by_status_time_and_queue(service, clock):
     assert [c.public_id for c in service.list(until=b.requested_at)] == [a.public_id]
     page = service.list(limit=1)
     assert [c.public_id for c in service.list(limit=1, after_id=page[-1].id)] == [b.public_id]
+
+
+def test_a_caller_leaving_the_phone_queue_keeps_their_place(service, clock):
+    joined = clock.now()
+    clock.advance(minutes=7)
+    callback = service.request(phone="09121234567", channel="phone", actor="caller:CA1", arrived_at=joined).callback
+    assert callback.requested_at == joined
+    assert callback.deadline_at == joined + timedelta(hours=2)
+    assert callback.next_attempt_at == clock.now()
+    # An arrival claimed from the future (or days ago) does not move the promise.
+    other = service.request(
+        phone="09351234567", channel="phone", actor="caller:CA2", arrived_at=clock.now() + timedelta(hours=1)
+    ).callback
+    assert other.requested_at == clock.now()
