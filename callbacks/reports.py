@@ -1,18 +1,22 @@
-"""Reports read from the store: missed callbacks with reasons (streamed, never loaded whole)."""
+"""Reports read from the store: missed callbacks with reasons (streamed, never loaded whole), one callback's
+full history, and the daily digest e-mailed to supervisors."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from callbacks.clock import ensure_utc
 from callbacks.db import Database
-from callbacks.models import MISSED, Callback
+from callbacks.models import MISSED, OPEN_STATUSES, Agent, Alert, Attempt, Callback, CallbackEvent
 from callbacks.phones import mask
 from callbacks.serialize import iso
+from config.schema import ContactCentre
 
 MISSED_COLUMNS = (
     "id",
@@ -25,6 +29,38 @@ MISSED_COLUMNS = (
     "attempts_made",
     "reason",
 )
+_MISSED_SELECT = (
+    Callback.id,
+    Callback.public_id,
+    Callback.reference,
+    Callback.queue,
+    Callback.phone,
+    Callback.requested_at,
+    Callback.deadline_at,
+    Callback.ended_at,
+    Callback.attempts_made,
+    Callback.end_reason,
+)
+
+
+def missed_filters(
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    queue: str | None = None,
+    reason: str | None = None,
+) -> list[ColumnElement[bool]]:
+    """WHERE clauses for missed callbacks whose deadline fell in [since, until), in `queue`, reason containing text."""
+    clauses: list[ColumnElement[bool]] = [Callback.status == MISSED]
+    if since:
+        clauses.append(Callback.deadline_at >= ensure_utc(since))
+    if until:
+        clauses.append(Callback.deadline_at < ensure_utc(until))
+    if queue:
+        clauses.append(Callback.queue == queue)
+    if reason:
+        clauses.append(Callback.end_reason.contains(reason, autoescape=True))
+    return clauses
 
 
 def missed_rows(
@@ -36,27 +72,226 @@ def missed_rows(
     reason: str | None = None,
     batch: int = 1000,
     mask_phone: bool = True,
+    limit: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Missed callbacks whose deadline fell in [since, until), oldest deadline first, fetched in batches."""
-    query = select(Callback).where(Callback.status == MISSED).order_by(Callback.deadline_at, Callback.id)
-    if since:
-        query = query.where(Callback.deadline_at >= ensure_utc(since))
-    if until:
-        query = query.where(Callback.deadline_at < ensure_utc(until))
-    if queue:
-        query = query.where(Callback.queue == queue)
-    if reason:
-        query = query.where(Callback.end_reason.contains(reason))
-    with db.new_session() as session:
-        for callback in session.scalars(query.execution_options(yield_per=batch)):
+    """Missed callbacks whose deadline fell in [since, until), oldest deadline first, fetched in batches.
+
+    Keyset pages on (deadline_at, id), each read in its own short transaction: on SQLite every transaction
+    takes the write lock (BEGIN IMMEDIATE), so one transaction held open for a long export would stall the
+    worker; on PostgreSQL it avoids a long snapshot holding back vacuum. Memory stays at one batch.
+    """
+    clauses = missed_filters(since=since, until=until, queue=queue, reason=reason)
+    after: tuple[datetime, int] | None = None
+    produced = 0
+    while True:
+        size = batch if limit is None else min(batch, limit - produced)
+        if size <= 0:
+            return
+        query = select(*_MISSED_SELECT).where(*clauses).order_by(Callback.deadline_at, Callback.id).limit(size)
+        if after is not None:
+            # (deadline, id) > (last deadline, last id), spelled out so that PostgreSQL can use the
+            # (status, deadline_at) index for the range instead of rescanning from the start each batch.
+            query = query.where(
+                Callback.deadline_at >= after[0],
+                or_(Callback.deadline_at > after[0], Callback.id > after[1]),
+            )
+        with db.session() as session:
+            rows = session.execute(query).all()
+        for row in rows:
             yield {
-                "id": callback.public_id,
-                "reference": callback.reference,
-                "queue": callback.queue,
-                "phone": mask(callback.phone) if mask_phone else callback.phone,
-                "requested_at": iso(callback.requested_at),
-                "deadline_at": iso(callback.deadline_at),
-                "missed_at": iso(callback.ended_at),
-                "attempts_made": callback.attempts_made,
-                "reason": callback.end_reason,
+                "id": row.public_id,
+                "reference": row.reference,
+                "queue": row.queue,
+                "phone": mask(row.phone) if mask_phone else row.phone,
+                "requested_at": iso(row.requested_at),
+                "deadline_at": iso(row.deadline_at),
+                "missed_at": iso(row.ended_at),
+                "attempts_made": row.attempts_made,
+                "reason": row.end_reason,
             }
+        produced += len(rows)
+        if len(rows) < size:
+            return
+        after = (rows[-1].deadline_at, rows[-1].id)
+
+
+def missed_count(
+    db: Database,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    queue: str | None = None,
+    reason: str | None = None,
+) -> int:
+    with db.session() as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Callback)
+                .where(*missed_filters(since=since, until=until, queue=queue, reason=reason))
+            )
+            or 0
+        )
+
+
+def missed_by_reason(
+    db: Database,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    queue: str | None = None,
+    reason: str | None = None,
+    limit: int = 20,
+) -> list[tuple[str, int]]:
+    """The commonest reasons among the filtered missed callbacks, with counts (most first)."""
+    count = func.count().label("n")
+    query = (
+        select(Callback.end_reason, count)
+        .where(*missed_filters(since=since, until=until, queue=queue, reason=reason))
+        .group_by(Callback.end_reason)
+        .order_by(count.desc(), Callback.end_reason)
+        .limit(limit)
+    )
+    with db.session() as session:
+        return [(r or "", int(n)) for r, n in session.execute(query).all()]
+
+
+# -- one callback's history ----------------------------------------------------------------------------------
+@dataclass
+class AttemptRow:
+    attempt: Attempt
+    agent_name: str | None
+
+
+@dataclass
+class CallbackHistory:
+    """Everything known about one callback: the row, every event, every attempt with its outcome, its alerts."""
+
+    callback: Callback
+    events: list[CallbackEvent]
+    attempts: list[AttemptRow]
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def callback_history(db: Database, public_id: str) -> CallbackHistory | None:
+    with db.session() as session:
+        callback = session.scalar(select(Callback).where(Callback.public_id == public_id))
+        if callback is None:
+            return None
+        events = list(
+            session.scalars(
+                select(CallbackEvent).where(CallbackEvent.callback_id == callback.id).order_by(CallbackEvent.id)
+            )
+        )
+        attempts = [
+            AttemptRow(attempt, agent_name)
+            for attempt, agent_name in session.execute(
+                select(Attempt, Agent.name)
+                .outerjoin(Agent, Agent.id == Attempt.agent_id)
+                .where(Attempt.callback_id == callback.id)
+                .order_by(Attempt.number)
+            ).all()
+        ]
+        alerts = list(session.scalars(select(Alert).where(Alert.callback_id == callback.id).order_by(Alert.id)))
+    return CallbackHistory(callback, events, attempts, alerts)
+
+
+def history_json(history: CallbackHistory) -> dict[str, Any]:
+    """The history as JSON (the same shapes the API uses)."""
+    from callbacks.serialize import attempt_json, callback_json, event_json
+
+    return {
+        "callback": callback_json(history.callback),
+        "events": [event_json(e) for e in history.events],
+        "attempts": [{**attempt_json(a.attempt), "agent": a.agent_name} for a in history.attempts],
+        "alerts": [
+            {
+                "kind": a.kind,
+                "created_at": iso(a.created_at),
+                "reason": a.reason,
+                "acknowledged_at": iso(a.acknowledged_at),
+            }
+            for a in history.alerts
+        ],
+    }
+
+
+# -- the daily digest ----------------------------------------------------------------------------------------
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) of a local calendar day as aware datetimes (correct across DST changes)."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start, end
+
+
+def daily_digest(
+    db: Database, centre: ContactCentre, now: datetime, *, language: str = "en", max_listed: int = 30
+) -> tuple[str, str]:
+    """Subject and plain text of the supervisors' e-mail about the previous local day (the worker sends it)."""
+    from callbacks import supervisor_i18n as i18n
+    from callbacks.sla import sla_figures
+
+    zone = centre.zone
+    day = now.astimezone(zone).date() - timedelta(days=1)
+    start, end = local_day_bounds(day, zone)
+    figures = sla_figures(db, zone, start, end)
+    total = figures.overall
+    missed = list(missed_rows(db, since=start, until=end, limit=max_listed))
+    missed_total = missed_count(db, since=start, until=end)
+    reasons = missed_by_reason(db, since=start, until=end, limit=5)
+    with db.session() as session:
+        open_now = session.scalar(select(func.count()).where(Callback.status.in_(OPEN_STATUSES))) or 0
+        at_risk_now = (
+            session.scalar(
+                select(func.count()).where(Callback.status.in_(OPEN_STATUSES), Callback.at_risk_since.is_not(None))
+            )
+            or 0
+        )
+    fa = language == "fa"
+    day_text = i18n.local_date(day, language)
+    kept = i18n.percent(total.kept_share, language)
+    if fa:
+        subject = f"{centre.name}: خلاصهٔ {day_text}: {kept} به‌موقع، {i18n.number(missed_total, 'fa')} ازدست‌رفته"
+    else:
+        subject = f"{centre.name} digest for {day_text}: {kept} kept, {missed_total} missed"
+    lines = [
+        subject,
+        "",
+        f"{'Requested' if not fa else 'درخواست‌شده'}: {i18n.number(total.requested, language)}",
+        f"{'Completed' if not fa else 'انجام‌شده'}: {i18n.number(total.completed, language)}",
+        f"{'Missed' if not fa else 'ازدست‌رفته'}: {i18n.number(total.missed, language)}",
+        f"{'Unreachable' if not fa else 'دسترسی‌ناپذیر'}: {i18n.number(total.unreachable, language)}",
+        f"{'Canceled' if not fa else 'لغوشده'}: {i18n.number(total.canceled, language)}",
+        f"{i18n.t(language, 'kept_share')}: {kept}",
+        f"{i18n.t(language, 'median_wait')}: {i18n.duration(total.median_seconds, language)}",
+        f"{i18n.t(language, 'p90_wait')}: {i18n.duration(total.p90_seconds, language)}",
+        f"{i18n.t(language, 'attempts_per_callback')}: {i18n.number(total.attempts_per_callback, language, 2)}",
+        "",
+        (
+            f"Open now: {open_now}, at risk now: {at_risk_now}"
+            if not fa
+            else f"باز اکنون: {i18n.number(open_now, 'fa')}، در خطر: {i18n.number(at_risk_now, 'fa')}"
+        ),
+    ]
+    if figures.by_queue:
+        lines += ["", "Per queue:" if not fa else "به تفکیک صف:"]
+        for q in figures.by_queue:
+            lines.append(
+                f"  {i18n.queue_name(centre, q.queue, language)}: {i18n.percent(q.kept_share, language)} "
+                f"({i18n.number(q.completed, language)}/{i18n.number(q.decided, language)}), "
+                f"{'missed' if not fa else 'ازدست‌رفته'} {i18n.number(q.missed, language)}"
+            )
+    if reasons:
+        lines += ["", i18n.t(language, "by_reason") + ":"]
+        lines += [f"  {i18n.number(n, language)} × {r or '?'}" for r, n in reasons]
+    if missed:
+        lines += ["", (f"Missed callbacks ({missed_total}):" if not fa else "تماس‌های ازدست‌رفته:")]
+        for row in missed:
+            deadline = datetime.fromisoformat(row["deadline_at"].replace("Z", "+00:00"))
+            lines.append(
+                f"  {row['reference']}  {row['queue']}  {row['phone']}  "
+                f"{i18n.local_datetime(deadline, language, zone)}  {row['reason'] or ''}"
+            )
+        if missed_total > len(missed):
+            lines.append(f"  … +{missed_total - len(missed)}")
+    return subject, "\n".join(lines) + "\n"

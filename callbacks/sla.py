@@ -1,0 +1,448 @@
+"""Service-level figures, aggregated in SQL so that they scale: callbacks kept per local day and queue, time
+from request to conversation (median, 90th percentile), attempts per callback, unreachable share; and the
+phone tree's funnel from the call journeys (where callers leave, how often 0 is pressed).
+
+PostgreSQL does it all natively (AT TIME ZONE, percentile_cont). SQLite, the single-site default, gets two
+small functions registered on its connection: the local calendar day of a stored UTC time and a percentile
+aggregate with percentile_cont's interpolation, so both run the same query.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, and_, bindparam, func, literal_column, not_, or_, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from callbacks.clock import ensure_utc
+from callbacks.db import Database
+from callbacks.models import (
+    CANCELED,
+    COMPLETED,
+    FINAL_STATUSES,
+    MISSED,
+    OPEN_STATUSES,
+    UNREACHABLE,
+    Attempt,
+    Callback,
+    InboundCall,
+    UTCDateTime,
+)
+
+# Attempt outcomes that make a callback kept (customer and agent talked at least min_talk_time): the
+# dispatcher's "completed" (callbacks.dispatch.CONNECTED), and "connected" as the design document names it.
+CONVERSATION_OUTCOMES = ("completed", "connected")
+# Journey outcomes that mean the caller was put through to a person.
+REACHED_PERSON_OUTCOMES = ("human", "reached_agent", "answered")
+CALLBACK_OUTCOMES = ("callback_requested",)
+
+
+@dataclass
+class Figures:
+    """Counts and times for one (day, queue) cell, one queue, or everything."""
+
+    day: date | None = None
+    queue: str | None = None
+    requested: int = 0
+    completed: int = 0
+    canceled: int = 0
+    missed: int = 0
+    unreachable: int = 0
+    open: int = 0
+    attempts_closed: int = 0
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+
+    @property
+    def decided(self) -> int:
+        """Callbacks whose promise is settled either way (canceled and open ones are neither kept nor broken)."""
+        return self.completed + self.missed + self.unreachable
+
+    @property
+    def closed(self) -> int:
+        return self.completed + self.missed + self.unreachable + self.canceled
+
+    def _share(self, part: int) -> float | None:
+        return part / self.decided if self.decided else None
+
+    @property
+    def kept_share(self) -> float | None:
+        return self._share(self.completed)
+
+    @property
+    def missed_share(self) -> float | None:
+        return self._share(self.missed)
+
+    @property
+    def unreachable_share(self) -> float | None:
+        return self._share(self.unreachable)
+
+    @property
+    def attempts_per_callback(self) -> float | None:
+        return self.attempts_closed / self.closed if self.closed else None
+
+    def add(self, other: Figures) -> None:
+        for name in ("requested", "completed", "canceled", "missed", "unreachable", "open", "attempts_closed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat() if self.day else None,
+            "queue": self.queue,
+            "requested": self.requested,
+            "completed": self.completed,
+            "canceled": self.canceled,
+            "missed": self.missed,
+            "unreachable": self.unreachable,
+            "open": self.open,
+            "kept_share": self.kept_share,
+            "unreachable_share": self.unreachable_share,
+            "missed_share": self.missed_share,
+            "attempts_per_callback": self.attempts_per_callback,
+            "median_seconds_to_conversation": self.median_seconds,
+            "p90_seconds_to_conversation": self.p90_seconds,
+        }
+
+
+@dataclass
+class SlaReport:
+    """Figures per (day, queue), per queue, and overall, for callbacks requested in [since, until)."""
+
+    cells: list[Figures]
+    by_queue: list[Figures]
+    overall: Figures
+    by_day: list[Figures] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cells": [c.as_json() for c in self.cells],
+            "by_day": [c.as_json() for c in self.by_day],
+            "by_queue": [q.as_json() for q in self.by_queue],
+            "overall": self.overall.as_json(),
+        }
+
+
+# -- dialect helpers -----------------------------------------------------------------------------------------
+class _Percentile:
+    """percentile_cont for SQLite: linear interpolation between the two nearest ranks."""
+
+    def __init__(self) -> None:
+        self.values: list[float] = []
+        self.fraction = 0.5
+
+    def step(self, value: float | None, fraction: float) -> None:
+        if value is not None:
+            self.values.append(float(value))
+            self.fraction = float(fraction)
+
+    def finalize(self) -> float | None:
+        return percentile(self.values, self.fraction)
+
+
+def percentile(values: list[float], fraction: float) -> float | None:
+    """The `fraction` percentile with PostgreSQL's percentile_cont interpolation (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _sqlite_local_date(stored: str | None, zone_name: str) -> str | None:
+    if stored is None:
+        return None
+    moment = datetime.fromisoformat(stored).replace(tzinfo=UTC)
+    return moment.astimezone(_zone(zone_name)).date().isoformat()
+
+
+def _prepare(session: Session) -> str:
+    """The dialect's name; on SQLite, registers our functions on this connection first."""
+    connection = session.connection()
+    dialect = connection.dialect.name
+    if dialect == "sqlite":
+        raw = connection.connection.driver_connection
+        raw.create_function("ivr_local_date", 2, _sqlite_local_date, deterministic=True)
+        raw.create_aggregate("ivr_percentile", 2, _Percentile)
+    elif dialect == "postgresql":
+        # Percentiles sort their group; give this report's transaction room to sort in memory, not on disk.
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
+        # Compiling these one-off aggregates costs more than it saves.
+        session.execute(text("SET LOCAL jit = off"))
+    return dialect
+
+
+def _local_day(dialect: str, column: Any, zone: str) -> ColumnElement[Any]:
+    # The zone goes in as a literal, not a bind parameter: PostgreSQL must see the GROUP BY expression and the
+    # selected one as identical, and two parameters are two different expressions to it. IANA names are safe.
+    if not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", zone):
+        raise ValueError(f"unexpected timezone name {zone!r}")
+    zone_literal = literal_column(f"'{zone}'")
+    if dialect == "postgresql":
+        return func.date(func.timezone(zone_literal, column))
+    return func.ivr_local_date(column, zone_literal)
+
+
+def _seconds_between(dialect: str, later: Any, earlier: Any) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _percentile(dialect: str, expr: Any, fraction: float) -> ColumnElement[Any]:
+    if dialect == "postgresql":
+        return func.percentile_cont(fraction).within_group(expr)
+    return func.ivr_percentile(expr, fraction)
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+# -- callbacks -----------------------------------------------------------------------------------------------
+def sla_figures(db: Database, zone: ZoneInfo, since: datetime, until: datetime, queue: str | None = None) -> SlaReport:
+    """Figures for callbacks requested in [since, until), days in `zone`."""
+    since, until = ensure_utc(since), ensure_utc(until)
+    where: list[ColumnElement[bool]] = [Callback.requested_at >= since, Callback.requested_at < until]
+    if queue:
+        where.append(Callback.queue == queue)
+    zone_name = zone.key
+    with db.session() as session:
+        dialect = _prepare(session)
+        day = _local_day(dialect, Callback.requested_at, zone_name).label("day")
+
+        def count_of(*statuses: str) -> ColumnElement[Any]:
+            return func.count().filter(Callback.status.in_(statuses))
+
+        counts = session.execute(
+            select(
+                day,
+                Callback.queue,
+                func.count().label("requested"),
+                count_of(COMPLETED).label("completed"),
+                count_of(CANCELED).label("canceled"),
+                count_of(MISSED).label("missed"),
+                count_of(UNREACHABLE).label("unreachable"),
+                count_of(*OPEN_STATUSES).label("open"),
+                func.coalesce(func.sum(Callback.attempts_made).filter(Callback.status.in_(FINAL_STATUSES)), 0).label(
+                    "attempts_closed"
+                ),
+            )
+            .where(*where)
+            .group_by(day, Callback.queue)
+            .order_by(day, Callback.queue)
+        ).all()
+
+        # Time from the request to the start of the conversation that kept it.
+        conversation = func.coalesce(Attempt.bridged_at, Attempt.answered_at, Attempt.dial_started_at)
+        wait = _seconds_between(dialect, conversation, Callback.requested_at)
+
+        kept_rows = (
+            select(Callback.id)
+            .select_from(Callback)
+            .join(Attempt, and_(Attempt.callback_id == Callback.id, Attempt.outcome.in_(CONVERSATION_OUTCOMES)))
+            .where(*where, Callback.status == COMPLETED)
+        )
+        p50, p90 = _percentile(dialect, wait, 0.5).label("p50"), _percentile(dialect, wait, 0.9).label("p90")
+        cell_times: dict[tuple[date | None, str], tuple[Any, Any]] = {}
+        day_times: dict[date | None, tuple[Any, Any]] = {}
+        queue_times: dict[str, tuple[Any, Any]] = {}
+        overall_times: tuple[Any, Any] | None = None
+        if dialect == "postgresql":
+            # One pass over the joined rows for all four groupings (the join is the expensive part).
+            grouped = session.execute(
+                kept_rows.with_only_columns(
+                    day, Callback.queue, func.grouping(day, Callback.queue).label("g"), p50, p90
+                ).group_by(
+                    func.grouping_sets(tuple_(day, Callback.queue), tuple_(day), tuple_(Callback.queue), text("()"))
+                )
+            ).all()
+            for r in grouped:
+                # grouping() bits: 2 = day rolled up, 1 = queue rolled up.
+                if r.g == 0:
+                    cell_times[(_as_date(r.day), r.queue)] = (r.p50, r.p90)
+                elif r.g == 1:
+                    day_times[_as_date(r.day)] = (r.p50, r.p90)
+                elif r.g == 2:
+                    queue_times[r.queue] = (r.p50, r.p90)
+                else:
+                    overall_times = (r.p50, r.p90)
+        else:
+
+            def times(*group: Any) -> list[Any]:
+                query = kept_rows.with_only_columns(*group, p50, p90)
+                return session.execute(query.group_by(*group) if group else query).all()
+
+            cell_times = {(_as_date(r.day), r.queue): (r.p50, r.p90) for r in times(day, Callback.queue)}
+            day_times = {_as_date(r.day): (r.p50, r.p90) for r in times(day)}
+            queue_times = {r.queue: (r.p50, r.p90) for r in times(Callback.queue)}
+            overall_times = tuple(times()[0])  # type: ignore[assignment]
+
+    cells: list[Figures] = []
+    by_queue: dict[str, Figures] = {}
+    by_day: dict[date, Figures] = {}
+    overall = Figures()
+    for row in counts:
+        cell_day = _as_date(row.day)
+        cell = Figures(
+            day=cell_day,
+            queue=row.queue,
+            requested=row.requested,
+            completed=row.completed,
+            canceled=row.canceled,
+            missed=row.missed,
+            unreachable=row.unreachable,
+            open=row.open,
+            attempts_closed=int(row.attempts_closed or 0),
+        )
+        cell.median_seconds, cell.p90_seconds = _floats(cell_times.get((cell_day, row.queue)))
+        cells.append(cell)
+        by_queue.setdefault(row.queue, Figures(queue=row.queue)).add(cell)
+        if cell_day is not None:
+            by_day.setdefault(cell_day, Figures(day=cell_day)).add(cell)
+        overall.add(cell)
+    for queue_id, figures in by_queue.items():
+        figures.median_seconds, figures.p90_seconds = _floats(queue_times.get(queue_id))
+    for day_key, figures in by_day.items():
+        figures.median_seconds, figures.p90_seconds = _floats(day_times.get(day_key))
+    overall.median_seconds, overall.p90_seconds = _floats(overall_times)
+    return SlaReport(
+        cells=cells,
+        by_queue=sorted(by_queue.values(), key=lambda f: f.queue or ""),
+        overall=overall,
+        by_day=[by_day[d] for d in sorted(by_day)],
+    )
+
+
+def _floats(pair: tuple[Any, Any] | None) -> tuple[float | None, float | None]:
+    if pair is None:
+        return None, None
+    # Rounded to 0.1 s: SQLite's julianday arithmetic leaves microsecond noise.
+    return tuple(None if v is None else round(float(v), 1) for v in pair)  # type: ignore[return-value]
+
+
+# -- the phone tree ------------------------------------------------------------------------------------------
+@dataclass
+class NodeFigures:
+    node: str
+    visits: int
+    left_here: int
+
+    @property
+    def loss_rate(self) -> float | None:
+        return self.left_here / self.visits if self.visits else None
+
+
+@dataclass
+class Funnel:
+    """How calls into the phone tree went, for calls started in [since, until)."""
+
+    calls: int = 0
+    reached_person: int = 0
+    left_callback: int = 0
+    left_without_help: int = 0
+    pressed_zero: int = 0
+    zero_presses: int = 0
+    outcomes: list[tuple[str, int]] = field(default_factory=list)
+    nodes: list[NodeFigures] = field(default_factory=list)
+
+    def share(self, part: int) -> float | None:
+        return part / self.calls if self.calls else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "calls": self.calls,
+            "reached_person": self.reached_person,
+            "left_callback": self.left_callback,
+            "left_without_help": self.left_without_help,
+            "pressed_zero": self.pressed_zero,
+            "zero_presses": self.zero_presses,
+            "outcomes": dict(self.outcomes),
+            "nodes": [
+                {"node": n.node, "visits": n.visits, "left_here": n.left_here, "loss_rate": n.loss_rate}
+                for n in self.nodes
+            ],
+        }
+
+
+def _reached() -> ColumnElement[bool]:
+    return or_(InboundCall.answered_at.is_not(None), InboundCall.outcome.in_(REACHED_PERSON_OUTCOMES))
+
+
+def _left_callback() -> ColumnElement[bool]:
+    return and_(not_(_reached()), or_(InboundCall.callback_id.is_not(None), InboundCall.outcome.in_(CALLBACK_OUTCOMES)))
+
+
+def phone_tree_funnel(db: Database, since: datetime, until: datetime, top: int = 12) -> Funnel:
+    """Calls, where they ended, how often 0 was pressed, and which menu nodes lose most callers."""
+    since, until = ensure_utc(since), ensure_utc(until)
+    window = [InboundCall.started_at >= since, InboundCall.started_at < until]
+    lost = and_(not_(_reached()), not_(_left_callback()))
+    with db.session() as session:
+        dialect = _prepare(session)
+        totals = session.execute(
+            select(
+                func.count().label("calls"),
+                func.count().filter(_reached()).label("reached"),
+                func.count().filter(_left_callback()).label("callback"),
+                func.count().filter(InboundCall.zero_presses > 0).label("pressed_zero"),
+                func.coalesce(func.sum(InboundCall.zero_presses), 0).label("zero_presses"),
+            ).where(*window)
+        ).one()
+        outcomes = session.execute(
+            select(InboundCall.outcome, func.count())
+            .where(*window)
+            .group_by(InboundCall.outcome)
+            .order_by(func.count().desc())
+        ).all()
+        if dialect == "postgresql":
+            last_node = literal_column("((inbound_calls.path::json -> -1) ->> 'node')")
+            visits_sql = (
+                "SELECT e.value ->> 'node' AS node, count(DISTINCT c.id) AS visits "
+                "FROM inbound_calls c CROSS JOIN LATERAL json_array_elements(c.path::json) AS e(value) "
+                "WHERE c.started_at >= :since AND c.started_at < :until GROUP BY 1"
+            )
+        else:
+            last_node = literal_column("json_extract(inbound_calls.path, '$[#-1].node')")
+            visits_sql = (
+                "SELECT json_extract(e.value, '$.node') AS node, count(DISTINCT c.id) AS visits "
+                "FROM inbound_calls c, json_each(c.path) e "
+                "WHERE c.started_at >= :since AND c.started_at < :until GROUP BY 1"
+            )
+        # No literal inside: PostgreSQL must see the selected and grouped expressions as the same one.
+        leave_node = func.coalesce(InboundCall.outcome_node, last_node)
+        left = dict(session.execute(select(leave_node, func.count()).where(*window, lost).group_by(leave_node)).all())
+        visits = dict(
+            session.execute(
+                text(visits_sql).bindparams(
+                    bindparam("since", since, type_=UTCDateTime()), bindparam("until", until, type_=UTCDateTime())
+                )
+            ).all()
+        )
+    nodes = [NodeFigures(str(node), int(visits.get(node, 0) or 0), int(left.get(node, 0))) for node in visits if node]
+    nodes += [NodeFigures(str(node or "?"), 0, int(n)) for node, n in left.items() if node not in visits]
+    nodes.sort(key=lambda n: (-n.left_here, -(n.loss_rate or 0), n.node))
+    reached, callback = int(totals.reached), int(totals.callback)
+    return Funnel(
+        calls=int(totals.calls),
+        reached_person=reached,
+        left_callback=callback,
+        left_without_help=int(totals.calls) - reached - callback,
+        pressed_zero=int(totals.pressed_zero),
+        zero_presses=int(totals.zero_presses or 0),
+        outcomes=[(o or "unknown", int(n)) for o, n in outcomes],
+        nodes=nodes[:top],
+    )
