@@ -24,7 +24,7 @@ setup-test: $(BIN)/python
 
 run: setup
 	$(BIN)/ivr db upgrade
-	$(BIN)/ivr run --host $(HOST) --port $(PORT)
+	$(BIN)/ivr demo --host $(HOST) --port $(PORT)
 
 test: setup-test
 	$(BIN)/ruff check .
