@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from callbacks.db import DatabaseUnavailable
@@ -46,6 +46,15 @@ def init_app(app: Flask) -> None:
             )
         response.status_code = 503
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        g.retry_after = RETRY_AFTER_SECONDS
+        return response
+
+    # Registered before the rate limiter's hook, so it runs after it: Flask-Limiter would otherwise replace a
+    # 503's short Retry-After with its own window reset time, telling clients to wait far longer than needed.
+    @app.after_request
+    def _keep_retry_after(response: Response) -> Response:
+        if response.status_code == 503 and "Retry-After" in response.headers:
+            response.headers["Retry-After"] = str(g.get("retry_after", RETRY_AFTER_SECONDS))
         return response
 
     @app.errorhandler(HTTPException)
