@@ -196,6 +196,11 @@ class Attempt(Base):
     sequence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # agent_first or customer_first: which leg is dialed by the REST API and which by TwiML <Dial>.
+    dial_order: Mapped[str | None] = mapped_column(String(16))
+    # Last status applied per leg (Twilio's CallStatus: queued, ringing, in-progress, completed, busy, ...).
+    agent_status: Mapped[str | None] = mapped_column(String(16))
+    customer_status: Mapped[str | None] = mapped_column(String(16))
 
     callback: Mapped[Callback] = relationship(back_populates="attempts")
     agent: Mapped[Agent | None] = relationship()
@@ -295,3 +300,15 @@ class WorkerLock(Base):
     heartbeat_at: Mapped[datetime]
     # Last time the dispatcher started a call (calls-per-second pacing across workers).
     last_dial_at: Mapped[datetime | None]
+
+
+class DispatchState(Base):
+    """Named moments shared by all workers, changed with row locks or compare-and-swap.
+
+    `dial_pacing`: the next free calls-per-second slot (pacing across workers); `digest`: the last digest sent.
+    """
+
+    __tablename__ = "dispatch_state"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    at: Mapped[datetime | None]

@@ -1,0 +1,192 @@
+"""The worker process: APScheduler 3 as a timer only; every job asks the database what to do.
+
+No job per callback (APScheduler 3 drops one-off jobs it skips, and its job stores cannot be shared between
+processes): four interval jobs, `coalesce=True`, `max_instances=1`, `misfire_grace_time=None`, UTC. SIGTERM stops
+the timer, lets running jobs finish and removes this worker's row. On SQLite a second worker refuses to start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from callbacks.clock import Clock
+from callbacks.db import Database
+from callbacks.models import WorkerLock
+from config.schema import ContactCentre
+from scheduler.alerts import Notifier, deliver_pending
+from scheduler.dispatcher import Dispatcher
+from scheduler.providers.base import Provider
+from scheduler.watchdog import Watchdog
+
+log = logging.getLogger(__name__)
+WATCHDOG_EVERY = timedelta(seconds=30)
+DIGEST_EVERY = timedelta(seconds=60)
+
+
+class WorkerRefused(RuntimeError):
+    """This worker must not start; the message says why and what to do."""
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """One worker process: registers itself, then runs dispatch, sweep, watchdog and digest on timers."""
+
+    def __init__(
+        self,
+        db: Database,
+        centre: ContactCentre,
+        provider: Provider,
+        clock: Clock,
+        *,
+        base_url: str,
+        caller_id: str,
+        worker_id: str | None = None,
+        notifier: Notifier | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.db = db
+        self.centre = centre
+        self.clock = clock
+        self.worker_id = worker_id or new_worker_id()
+        self.dispatcher = Dispatcher(db, centre, provider, clock, worker_id=self.worker_id, base_url=base_url,
+                                     caller_id=caller_id, sleep=sleep)
+        self.watchdog = Watchdog(db, centre, clock, worker_id=self.worker_id)
+        self.notifier = notifier or Notifier(centre.alerts, provider=provider, sms_from=caller_id)
+        self.tick = centre.dispatch.tick
+        # A worker whose heartbeat is older than this is presumed dead.
+        self.stale_after = max(centre.dispatch.lease, self.tick * 5)
+        self._scheduler: Any = None
+
+    # -- registration --------------------------------------------------------------------------------------------
+    def register(self) -> None:
+        """Record this worker; on SQLite refuse when another live worker holds the database."""
+        now = self.clock.now()
+        with self.db.session() as session:
+            session.execute(delete(WorkerLock).where(WorkerLock.heartbeat_at < now - self.stale_after))
+            others = list(session.scalars(select(WorkerLock).where(WorkerLock.id != self.worker_id)))
+            if others and self.db.dialect == "sqlite":
+                other = others[0]
+                raise WorkerRefused(
+                    f"another worker ({other.id}, last heartbeat {other.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC) is "
+                    f"using this SQLite database, and SQLite allows only one worker. Stop it first (or wait "
+                    f"{int(self.stale_after.total_seconds())} s after it died), or use PostgreSQL to run several."
+                )
+            existing = session.get(WorkerLock, self.worker_id)
+            if existing is None:
+                session.add(WorkerLock(id=self.worker_id, started_at=now, heartbeat_at=now))
+            else:
+                existing.heartbeat_at = now
+
+    def heartbeat(self) -> None:
+        now = self.clock.now()
+        with self.db.session() as session:
+            row = session.get(WorkerLock, self.worker_id)
+            if row is None:
+                session.add(WorkerLock(id=self.worker_id, started_at=now, heartbeat_at=now))
+            else:
+                row.heartbeat_at = now
+
+    def unregister(self) -> None:
+        with self.db.session() as session:
+            session.execute(delete(WorkerLock).where(WorkerLock.id == self.worker_id))
+
+    # -- jobs (thin: each calls one service) ---------------------------------------------------------------------
+    def dispatch_job(self) -> None:
+        self.heartbeat()
+        report = self.dispatcher.tick()
+        if report.claimed:
+            log.info("dispatch: claimed %d, dialed %d, not placed %d, unknown %d, permanent %d", report.claimed,
+                     report.dialed, report.not_placed, report.unknown, report.permanent)
+        with self.db.session() as session:
+            row = session.get(WorkerLock, self.worker_id)
+            if row is not None and report.dialed:
+                row.last_dial_at = self.clock.now()
+
+    def sweep_job(self) -> None:
+        self.dispatcher.sweep()
+
+    def watchdog_job(self) -> None:
+        report = self.watchdog.run()
+        if report.at_risk or report.missed:
+            log.warning("watchdog: %d at risk, %d missed", len(report.at_risk), len(report.missed))
+        deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
+
+    def digest_job(self) -> None:
+        if self.watchdog.send_digest() is not None:
+            deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
+
+    def run_once(self) -> None:
+        """Every job once, in order (for `ivr worker --once`, cron, and tests)."""
+        for job in (self.dispatch_job, self.sweep_job, self.watchdog_job, self.digest_job):
+            self._guarded(job)()
+
+    def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                job()
+            except Exception:  # a failing tick must not kill the timer; the next tick retries from the database
+                log.exception("worker job %s failed", job.__name__)
+
+        run.__name__ = job.__name__
+        return run
+
+    # -- the timer -----------------------------------------------------------------------------------------------
+    def build_scheduler(self) -> Any:
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.schedulers.blocking import BlockingScheduler
+
+        scheduler = BlockingScheduler(
+            timezone="UTC",
+            executors={"default": ThreadPoolExecutor(4)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        every = {
+            self.dispatch_job: self.tick,
+            self.sweep_job: max(self.tick, timedelta(seconds=5)),
+            self.watchdog_job: WATCHDOG_EVERY,
+            self.digest_job: DIGEST_EVERY,
+        }
+        for job, interval in every.items():
+            # Dispatch, sweep and watchdog run at once on start; the digest on its first interval.
+            start = {} if job is self.digest_job else {"next_run_time": _utcnow()}
+            scheduler.add_job(self._guarded(job), "interval", seconds=interval.total_seconds(), id=job.__name__,
+                              coalesce=True, max_instances=1, misfire_grace_time=None, **start)
+        return scheduler
+
+    def run(self) -> None:
+        """Register, run the timer until SIGTERM/SIGINT, then unregister (running jobs finish first)."""
+        self.register()
+        scheduler = self._scheduler = self.build_scheduler()
+
+        def stop(signum: int, _frame: Any) -> None:
+            log.info("worker %s: signal %d, stopping after running jobs finish", self.worker_id, signum)
+            scheduler.shutdown(wait=True)
+
+        previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        log.info("worker %s started (tick %ss)", self.worker_id, self.tick.total_seconds())
+        try:
+            scheduler.start()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self.unregister()
+            log.info("worker %s stopped", self.worker_id)
+
+
+def _utcnow() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
