@@ -118,3 +118,11 @@ def recent_wait(db: Database, queue: str, now: datetime, window: timedelta = tim
     if len(waits) < 3:
         return None
     return sum(waits, timedelta(0)) / len(waits)
+
+
+def resolve_callbacks(db: Database, caller: str, now: datetime, call_sid: str) -> int:
+    """The caller talked to an agent: close their open callbacks as resolved. Returns how many were closed."""
+    from callbacks.dispatch import close_on_inbound
+
+    with db.session() as session:
+        return len(close_on_inbound(session, caller, now, actor=f"caller:{call_sid}", call_sid=call_sid))

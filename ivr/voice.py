@@ -401,6 +401,8 @@ def queue_done_view() -> Response:
     except TooSlow:
         situation = Situation(caller_known=_caller() is not None)
     step = navigator.queue_result(_menu(), node_id, language, result, situation)
+    if result == "bridged":
+        _resolve_callbacks()
     return _finish_step(step, answered_after=answered, input=f"queue:{result[:20]}")
 
 
@@ -411,7 +413,21 @@ def dial_done_view() -> Response:
     status = _param("DialCallStatus", request.form) or "failed"
     situation = Situation(caller_known=_caller() is not None, is_open=True)
     step = navigator.dial_result(_menu(), node_id, language, status, situation)
+    if status == "completed":
+        _resolve_callbacks()
     return _finish_step(step, input=f"dial:{status[:20]}")
+
+
+def _resolve_callbacks() -> None:
+    """Inbound closes outbound: a caller who talked to an agent no longer needs the callback they asked for."""
+    caller, call_sid = _caller(), _param("CallSid", request.form)
+    if caller and call_sid:
+        rt = _rt()
+        # Best effort within the time box: if it cannot be done now, the worker's call will reach them anyway.
+        try:
+            _voice().timebox.try_run(journey.resolve_callbacks, rt.db, caller, rt.clock.now(), call_sid)
+        except Exception:
+            log.exception("could not close the open callbacks of %s", mask(caller))
 
 
 @bp.get("/ivr/prompts/<lang>/<name>")

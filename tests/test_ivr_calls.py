@@ -253,6 +253,27 @@ def test_a_caller_put_through_to_an_agent_is_recorded_as_reaching_a_human(staffe
     assert row.answered_at - row.enqueued_at == timedelta(seconds=45)
 
 
+def test_a_caller_who_reaches_an_agent_no_longer_waits_for_their_callback(staffed: Any) -> None:
+    rt = staffed.extensions["ivr"]
+    caller = call(staffed, called=ENGLISH_LINE)
+    waiting = rt.service.request(phone=caller.caller, channel="web", actor="web").callback
+    other = rt.service.request(phone="09351234567", channel="web", actor="web").callback
+    caller.dial().press("0")
+    caller.post(caller.last.root.find("Enqueue").get("action"), {"QueueResult": "bridged", "QueueTime": "45"})
+    assert rt.service.get(waiting.public_id).status == "canceled"
+    assert rt.service.get(waiting.public_id).end_reason == "resolved by the customer's call that reached an agent"
+    assert rt.service.get(other.public_id).status == "pending"
+
+
+def test_a_caller_who_hangs_up_in_the_queue_keeps_their_callback(staffed: Any) -> None:
+    rt = staffed.extensions["ivr"]
+    caller = call(staffed, called=ENGLISH_LINE)
+    waiting = rt.service.request(phone=caller.caller, channel="web", actor="web").callback
+    caller.dial().press("0")
+    caller.post(caller.last.root.find("Enqueue").get("action"), {"QueueResult": "hangup", "QueueTime": "45"})
+    assert rt.service.get(waiting.public_id).status == "pending"
+
+
 def test_dialling_agents_that_do_not_answer_falls_back_to_the_callback_offer(phone_app: Any, centre: Any) -> None:
     add_agent(phone_app, phone="+989121110001")
     data = dict(centre.ivr)
