@@ -46,7 +46,7 @@ def attempt_url(base_url: str, path: str, attempt_id: int, **params: str) -> str
 
 
 # -- attempt outcomes --------------------------------------------------------------------------------------------
-CONNECTED = "completed"  # customer and agent talked at least min_talk_time
+CONNECTED = "connected"  # customer and agent talked at least min_talk_time
 TOO_SHORT = "too_short"  # they were connected, but for less than min_talk_time
 BUSY, NO_ANSWER, FAILED, CANCELED_CALL = "busy", "no-answer", "failed", "canceled"
 VOICEMAIL = "voicemail"  # answering machine or fax on the customer's line

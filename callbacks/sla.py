@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from callbacks.clock import ensure_utc
 from callbacks.db import Database
+from callbacks.dispatch import CONNECTED
 from callbacks.models import (
     CANCELED,
     COMPLETED,
@@ -35,9 +36,8 @@ from callbacks.models import (
     UTCDateTime,
 )
 
-# Attempt outcomes that make a callback kept (customer and agent talked at least min_talk_time): the
-# dispatcher's "completed" (callbacks.dispatch.CONNECTED), and "connected" as the design document names it.
-CONVERSATION_OUTCOMES = ("completed", "connected")
+# The attempt outcome that makes a callback kept: customer and agent talked at least min_talk_time.
+CONVERSATION_OUTCOMES = (CONNECTED,)
 # Journey outcomes that mean the caller was put through to a person.
 REACHED_PERSON_OUTCOMES = ("human", "reached_agent", "answered")
 CALLBACK_OUTCOMES = ("callback_requested",)

@@ -67,7 +67,7 @@ def test_a_conversation_longer_than_the_minimum_completes_the_callback(app, prov
     done = reload(app, callback)
     assert done.status == COMPLETED and done.attempts_made == 1
     [attempt] = attempts_of(app, callback)
-    assert attempt.outcome == "completed" and attempt.talk_seconds == 95
+    assert attempt.outcome == "connected" and attempt.talk_seconds == 95
     # The agent is not offered work again until the wrap-up time has passed.
     freed = agent(app, ag.id)
     assert freed.busy_call_sid is None and freed.available_at == clock.now() + timedelta(seconds=30)

@@ -183,7 +183,7 @@ def test_daily_digest_summarises_yesterday(app, clock, centre):
             now,
             status="completed",
             requested_ago=now - yesterday,
-            attempts=[{"outcome": "completed", "bridged_at": yesterday + timedelta(minutes=12)}],
+            attempts=[{"outcome": "connected", "bridged_at": yesterday + timedelta(minutes=12)}],
         )
     _missed(db, now, deadline=datetime(2026, 11, 21, 13, 0, tzinfo=TEHRAN), reason="no free agent before the deadline")
     make_callback(db, now, at_risk_reason="backlog")

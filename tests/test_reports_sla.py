@@ -39,7 +39,7 @@ def saturday(app, clock):
             now,
             NOV21_NOON,
             "completed",
-            attempts=[{"outcome": "completed", "bridged_at": NOV21_NOON + timedelta(minutes=minutes)}],
+            attempts=[{"outcome": "connected", "bridged_at": NOV21_NOON + timedelta(minutes=minutes)}],
         )
     _requested_at(db, now, NOV21_NOON, "missed", attempts=[{"outcome": "no-answer"}])
     _requested_at(db, now, NOV21_NOON, "unreachable", attempts=[{"outcome": "no-answer"}] * 3)
@@ -52,7 +52,7 @@ def saturday(app, clock):
         queue="billing",
         attempts=[
             {"outcome": "busy"},
-            {"outcome": "completed", "bridged_at": NOV22_JUST_AFTER_MIDNIGHT + timedelta(minutes=5)},
+            {"outcome": "connected", "bridged_at": NOV22_JUST_AFTER_MIDNIGHT + timedelta(minutes=5)},
         ],
     )
     _requested_at(db, now, now - timedelta(minutes=5), "pending", queue="billing")

@@ -188,7 +188,7 @@ def test_the_worker_dials_through_the_real_twilio_client_and_the_callback_is_com
     with rt.db.session() as session:
         callback = session.scalar(select(Callback))
         attempt = session.scalar(select(Attempt))
-        assert (callback.status, attempt.outcome) == ("completed", "completed"), (callback.status, attempt.outcome)
+        assert (callback.status, attempt.outcome) == ("completed", "connected"), (callback.status, attempt.outcome)
         assert attempt.agent_call_sid == agent_call.sid and attempt.customer_call_sid == customer_call.sid
     # The dispatcher's reconciliation reads the same calls back through the REST API.
     assert provider.fetch_call(agent_call.sid).status == "completed"
