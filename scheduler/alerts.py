@@ -116,6 +116,10 @@ def alert_text(alert: Alert, callback: Callback | None, centre: ContactCentre) -
     subject = f"{SUBJECTS.get(alert.kind, alert.kind)} - {centre.name}"
     payload: dict[str, Any] = {"kind": alert.kind, "reason": alert.reason, "created_at": alert.created_at.isoformat()}
     lines = [alert.reason or ""]
+    if alert.kind == "digest" and alert.reason and "\n" in alert.reason:
+        # The digest carries its own subject as its first line (callbacks.reports.daily_digest).
+        subject, body = alert.reason.split("\n", 1)
+        lines = [body]
     if callback is not None:
         local_deadline = callback.deadline_at.astimezone(centre.zone).strftime("%Y-%m-%d %H:%M")
         payload.update({"callback": callback.public_id, "reference": callback.reference, "queue": callback.queue,

@@ -19,6 +19,7 @@ from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.dispatch import NOT_PLACED
 from callbacks.models import DIALING, MISSED, PENDING, Agent, Alert, Attempt, Callback, DispatchState
+from callbacks.reports import daily_digest
 from callbacks.service import transition
 from config.schema import ContactCentre
 
@@ -155,6 +156,10 @@ class Watchdog:
         moment = self.digest_due(now)
         if moment is None:
             return None
+        # Read the figures before taking the row lock: on SQLite a second transaction inside the locked one
+        # would wait for itself. The first line is the e-mail's subject, the rest its text.
+        subject, text = daily_digest(self.db, self.centre, now)
+        reason = f"{subject}\n{text}"
         with self.db.session() as session:
             row = session.scalar(select(DispatchState).where(DispatchState.name == DIGEST_ROW).with_for_update())
             if row is None:
@@ -163,16 +168,5 @@ class Watchdog:
             if row.at is not None and row.at >= moment:
                 return None
             row.at = moment
-            since = moment - timedelta(days=1)
-            counts = dict(session.execute(
-                select(Callback.status, func.count()).where(Callback.ended_at >= since, Callback.ended_at < moment)
-                .group_by(Callback.status)).all())
-            open_count = session.scalar(select(func.count()).select_from(Callback)
-                                        .where(Callback.status.in_((PENDING, DIALING))))
-            at_risk = session.scalar(select(func.count()).select_from(Callback)
-                                     .where(Callback.status == PENDING, Callback.at_risk_since.is_not(None)))
-            reason = (f"last 24 h: completed {counts.get('completed', 0)}, missed {counts.get('missed', 0)}, "
-                      f"unreachable {counts.get('unreachable', 0)}, canceled {counts.get('canceled', 0)}; "
-                      f"open now {open_count} (at risk {at_risk})")
             return raise_alert(session, None, "digest", now, reason)
 

@@ -226,9 +226,21 @@ def test_the_daily_digest_is_written_once_a_day_at_the_configured_time(app, cloc
     rt = app.extensions["ivr"]
     watchdog = Watchdog(rt.db, rt.centre, clock, worker_id="w")
     digest = watchdog.send_digest()  # 10:00 local, after 08:00
-    assert digest is not None and "open now" in digest.reason
+    assert digest is not None
+    assert digest.reason.startswith("Example Support digest for 2026-11-21")
     assert watchdog.send_digest() is None
     clock.advance(hours=20)  # 06:00 next day: not yet
     assert watchdog.send_digest() is None
     clock.advance(hours=3)
     assert watchdog.send_digest() is not None
+
+
+def test_the_digest_email_has_the_reports_subject_and_text(app, clock):
+    from scheduler.alerts import alert_text
+
+    rt = app.extensions["ivr"]
+    digest = Watchdog(rt.db, rt.centre, clock, worker_id="w").send_digest()
+    subject, text, payload = alert_text(digest, None, rt.centre)
+    assert subject.startswith("Example Support digest for 2026-11-21")
+    assert "Requested:" in text and "Open now:" in text
+    assert payload["kind"] == "digest"
