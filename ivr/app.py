@@ -57,26 +57,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings=settings, centre=centre, db=db, clock=clock, service=CallbackService(db, centre, clock)
     )
 
-    from callbacks import api, ratelimit
-    from ivr import errors, health
+    from callbacks import api, form, ratelimit, supervisor
+    from ivr import errors, health, status, voice
+    from scheduler import simulator_web
 
     errors.init_app(app)
     ratelimit.init_app(app)
     health.init_app(app)
     api.init_app(app)
-    _optional_parts(app)
+    form.init_app(app)
+    supervisor.init_app(app)
+    voice.init_app(app)
+    status.init_app(app)
+    # Mounted only when the built-in simulator plays Twilio's part.
+    simulator_web.init_app(app)
     return app
-
-
-def _optional_parts(app: Flask) -> None:
-    """Areas built in their own modules; each registers itself with an init_app(app)."""
-    import importlib
-
-    for module_name in ("callbacks.form", "ivr.voice", "ivr.status", "callbacks.supervisor", "scheduler.simulator_web"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module_name.startswith(exc.name):
-                raise
-            continue
-        module.init_app(app)

@@ -237,28 +237,18 @@ def report_missed(since: str | None, until: str | None, queue: str | None, reaso
         click.echo(f"{count} missed callback(s)")
 
 
-def _optional_commands() -> None:
-    """Commands that live with their areas (worker, prompts, supervisors, simulator)."""
-    import importlib
+def _area_commands() -> None:
+    """Commands that live with their areas: the worker, prompts, supervisors, the simulator's demo and call."""
+    from callbacks.supervisor_cli import supervisor_cli
+    from ivr.prompts import prompts_cli
+    from scheduler.cli import worker_command
+    from scheduler.simulator_cli import commands as simulator_commands
 
-    for module_name, attribute in (
-        ("scheduler.cli", "worker_command"),
-        ("ivr.prompts", "prompts_cli"),
-        ("callbacks.supervisor_cli", "supervisor_cli"),
-        ("scheduler.simulator_cli", "commands"),
-    ):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name is None or not module_name.startswith(exc.name):
-                raise
-            continue
-        found = getattr(module, attribute)
-        for command in found if isinstance(found, list | tuple) else [found]:
-            cli.add_command(command)
+    for command in (worker_command, prompts_cli, supervisor_cli, *simulator_commands):
+        cli.add_command(command)
 
 
-_optional_commands()
+_area_commands()
 
 
 def main() -> None:
