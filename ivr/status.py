@@ -114,6 +114,12 @@ def status() -> tuple[str, int]:
     return "", 204
 
 
+# Journey outcomes after which the call was meant to end; any other outcome at hang-up means the caller gave up.
+FINAL_JOURNEY_OUTCOMES = frozenset(
+    {"human", "callback_requested", "goodbye", "hung_up", "fallback_number", "database_down", "no_input"}
+)
+
+
 def _inbound_status(session: Any, form: Any, now: Any) -> None:
     """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey)."""
     from sqlalchemy import select
@@ -125,6 +131,10 @@ def _inbound_status(session: Any, form: Any, now: Any) -> None:
     call.last_sequence = report.sequence
     if report.status in ("completed", "busy", "no-answer", "failed", "canceled") and call.ended_at is None:
         call.ended_at = now
+        if call.outcome not in FINAL_JOURNEY_OUTCOMES:
+            # The caller hung up before the tree finished with them: where they left is what the funnel needs.
+            call.outcome = "hung_up"
+            call.outcome_node = next((v.get("node") for v in reversed(call.path or []) if v.get("node")), None)
 
 
 # -- agent first -----------------------------------------------------------------------------------------------------

@@ -343,3 +343,22 @@ def test_every_node_of_the_example_is_valid_in_both_languages(staffed: Any, cent
     for node in menu_of(centre).nodes:
         for language in centre.languages:
             call(staffed).visit(node, language)
+
+
+def test_a_caller_hanging_up_in_a_submenu_is_recorded_as_leaving_there(staffed: Any) -> None:
+    caller = call(staffed, called=ENGLISH_LINE).dial().press("1")  # the billing menu
+    row = journey(staffed, caller)
+    node = row.path[-1]["node"]
+    for sequence, status in ((0, "in-progress"), (2, "completed"), (1, "ringing")):  # late and out of order
+        caller.post("/twilio/status", {"CallStatus": status, "SequenceNumber": str(sequence), "Direction": "inbound"})
+    row = journey(staffed, caller)
+    assert (row.outcome, row.outcome_node) == ("hung_up", node)
+    assert row.ended_at is not None
+
+
+def test_a_caller_who_booked_a_callback_and_hung_up_keeps_that_outcome(staffed: Any) -> None:
+    caller = call(staffed, called=ENGLISH_LINE).dial().press("0")
+    caller.post(caller.last.root.find("Enqueue").get("action"), {"QueueResult": "leave", "QueueTime": "30"})
+    caller.press("1").expect("We will call you back by")
+    caller.post("/twilio/status", {"CallStatus": "completed", "SequenceNumber": "3", "Direction": "inbound"})
+    assert journey(staffed, caller).outcome == "callback_requested"
