@@ -12,10 +12,11 @@ from zoneinfo import ZoneInfo
 import jdatetime
 from flask import Request
 
+from callbacks.i18n import digits
+from callbacks.i18n import direction as direction  # re-exported for the supervisor pages
+
 LANGUAGES = ("fa", "en")
-RTL = frozenset({"fa"})
 LANG_COOKIE = "lang"
-_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 # key: (English, Persian)
@@ -154,10 +155,6 @@ def t(lang: str, key: str, **values: object) -> str:
     return text
 
 
-def direction(lang: str) -> str:
-    return "rtl" if lang in RTL else "ltr"
-
-
 def choose_language(request: Request, preferred: str | None = None, default: str = "fa") -> str:
     """?lang= first (a switch), then the cookie it sets, then the account's choice, then Accept-Language."""
     for candidate in (request.args.get("lang"), request.cookies.get(LANG_COOKIE), preferred):
@@ -168,13 +165,13 @@ def choose_language(request: Request, preferred: str | None = None, default: str
 
 
 def to_persian_digits(text: str) -> str:
-    return text.translate(_PERSIAN_DIGITS)
+    return digits(text, "fa")
 
 
-def number(value: float | int | None, lang: str, digits: int = 0) -> str:
+def number(value: float | int | None, lang: str, places: int = 0) -> str:
     if value is None:
         return "–"
-    text = f"{value:,.{digits}f}"
+    text = f"{value:,.{places}f}"
     return to_persian_digits(text.replace(",", "٬").replace(".", "٫")) if lang == "fa" else text
 
 

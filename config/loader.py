@@ -60,6 +60,18 @@ def _references(centre: ContactCentre) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield ("queues", queue_id, "name"), f"no name in {missing} (languages are {centre.languages})"
 
 
+def validation_problems(exc: ValidationError) -> Iterator[tuple[tuple[Any, ...], str]]:
+    """pydantic's errors as (YAML location, message an operator understands)."""
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting (check its spelling and indentation)"
+        elif err["type"] == "missing":
+            msg = "required setting is missing"
+        yield loc, msg
+
+
 def _dotted(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -106,15 +118,7 @@ def parse_contact_centre(text: str, file: str = "<string>") -> ContactCentre:
     try:
         centre = ContactCentre.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown setting (check its spelling and indentation)"
-            elif err["type"] == "missing":
-                msg = "required setting is missing"
-            problems.append(ConfigProblem(_dotted(loc), msg, _line_of(root, loc)))
+        problems = [ConfigProblem(_dotted(loc), msg, _line_of(root, loc)) for loc, msg in validation_problems(exc)]
         raise ConfigError(file, problems) from None
     problems = [
         ConfigProblem(_dotted(loc), message, _line_of(root, loc)) for check in _checks for loc, message in check(centre)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from config.loader import register_check
+from config.loader import register_check, validation_problems
 from config.schema import ContactCentre
 
 # Keys every caller can rely on (DESIGN.md): `0` a human, `*` repeat. Options may not take them.
@@ -492,13 +492,7 @@ def _phone_tree(centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
     try:
         menu = parse_menu(centre)
     except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown setting (check its spelling and indentation)"
-            elif err["type"] == "missing":
-                msg = "required setting is missing"
+        for loc, msg in validation_problems(exc):
             yield ("ivr", *loc), msg
         return
     for loc, message in prove(menu, centre):
