@@ -32,6 +32,10 @@ CHANNELS = ("phone", "web", "api", "supervisor")
 MAX_NAME = 120
 MAX_NOTE = 1000
 MAX_QUEUE_WAIT = timedelta(hours=6)
+# A request taken while the database was down (the local spool) may be recorded this much later, no more:
+# anything older or in the future is a wrong clock or a corrupt file, not a caller.
+MAX_RECORDED_LATE = timedelta(days=7)
+_CLOCK_SKEW = timedelta(minutes=1)
 _REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
@@ -130,6 +134,14 @@ def transition(
     return True
 
 
+def promise_start(taken_at: datetime, arrived_at: datetime | None) -> datetime:
+    """When a request's promise counts from: a recent arrival in the phone queue (keeps the caller's place),
+    else the moment the request was taken."""
+    if arrived_at is not None and taken_at - MAX_QUEUE_WAIT <= arrived_at <= taken_at:
+        return arrived_at
+    return taken_at
+
+
 def _db_guard(exc: Exception) -> DatabaseUnavailable:
     return DatabaseUnavailable(f"the database did not answer: {type(exc).__name__}")
 
@@ -199,20 +211,32 @@ class CallbackService:
         window_start: datetime | None = None,
         window_end: datetime | None = None,
         arrived_at: datetime | None = None,
+        taken_at: datetime | None = None,
     ) -> RequestResult:
         """Validate and store a callback request, or return the open one for the same number and queue.
 
         `arrived_at` is when a caller who leaves the phone queue for a callback joined it: the promise and the
         dispatcher's ordering count from then, so leaving the queue keeps their place.
+        `taken_at` is set only for a request recorded late (taken while the database was down, replayed from the
+        spool): the promise counts from then (or from a recent arrival before it), so the stored deadline is the
+        one the caller was told; at most MAX_RECORDED_LATE ago. The history says it was recorded late.
         The row is committed before this returns: acknowledging a request means it is durable.
         """
         now = self.clock.now()
-        requested_at = now
-        if arrived_at is not None:
-            arrived_at = ensure_utc(arrived_at)
-            # Only a recent arrival in the past keeps a place; anything else is a caller's clock or a bug.
-            if now - MAX_QUEUE_WAIT <= arrived_at <= now:
-                requested_at = arrived_at
+        taken = now
+        if taken_at is not None:
+            if taken_at.tzinfo is None:
+                raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", "taken_at")
+            taken = ensure_utc(taken_at)
+            if not now - MAX_RECORDED_LATE <= taken <= now + _CLOCK_SKEW:
+                raise InvalidRequest(
+                    "taken_at_out_of_range",
+                    f"A request can be recorded at most {MAX_RECORDED_LATE.days} days late, and not ahead of now.",
+                    "taken_at",
+                )
+            taken = min(taken, now)
+        # Only a recent arrival in the past keeps a place; anything else is a caller's clock or a bug.
+        requested_at = promise_start(taken, ensure_utc(arrived_at) if arrived_at is not None else None)
         e164 = self.validate_phone(phone)
         queue_id, lang, name, note = self._validate(
             queue=queue, language=language, name=name, note=note, channel=channel
@@ -260,14 +284,15 @@ class CallbackService:
                     "status",
                     at=now,
                     actor=actor,
-                    reason=f"requested by {channel}",
+                    reason=f"requested by {channel}" + (", recorded late" if taken_at is not None else ""),
                     to_status=PENDING,
                     details={
                         "channel": channel,
                         "phone": mask(e164),
                         "deadline_from": promise.deadline_from,
                         "deadline_at": promise.deadline_at.isoformat(),
-                        **({"waiting_since": requested_at.isoformat()} if requested_at != now else {}),
+                        **({"waiting_since": requested_at.isoformat()} if requested_at != taken else {}),
+                        **({"recorded_late": True, "taken_at": taken.isoformat()} if taken_at is not None else {}),
                     },
                 )
         except IntegrityError:
@@ -381,4 +406,4 @@ class CallbackService:
             return session.scalar(select(func.count()).select_from(Callback).where(Callback.status.in_(OPEN_STATUSES)))
 
 
-__all__ = ["CallbackService", "DBAPIError", "RequestResult", "record_event", "transition"]
+__all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start", "record_event", "transition"]

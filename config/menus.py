@@ -147,7 +147,7 @@ class Human(Strict):
     # Seconds of hold music between announcements of position and expected wait.
     announce_every: int = Field(30, ge=5, le=600)
     hold_music: str = DEFAULT_HOLD_MUSIC
-    # Dialled when the database cannot be reached (the callback offer needs it); empty: say so, offer later.
+    # Dialled when the database cannot be reached; empty: the callback offer, recorded in the local spool.
     fallback_number: str | None = None
     # Expected wait per caller ahead when history gives nothing better (seconds).
     default_handle_time: int = Field(180, ge=10, le=3600)
@@ -171,6 +171,9 @@ class Phrases(Strict):
     queue_leave: str
     one_moment: str
     trouble: str
+    # The database stayed down: the callback offer (recorded in the local spool), then its promise.
+    trouble_offer: str
+    callback_recorded: str
     goodbye: str
     collected_read_back: str
     invalid_entry: str
@@ -200,6 +203,8 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
         "queue_leave": "To leave the line and be called back, keeping your place, press 1.",
         "one_moment": "One moment please.",
         "trouble": "Sorry, we cannot take your request right now. Please call again later.",
+        "trouble_offer": "Sorry, our system is having trouble right now, but we can still call you back.",
+        "callback_recorded": "Thank you. We have your number and will call you back by {weekday} at {time}.",
         "goodbye": "Thank you for calling. Goodbye.",
         "collected_read_back": "You entered {digits}. If that is right, press 1. To enter it again, press 2.",
         "invalid_entry": "That number does not look right.",
@@ -229,6 +234,8 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
         "queue_leave": "برای خروج از صف و دریافت تماس بدون از دست دادن نوبت، ۱ را فشار دهید.",
         "one_moment": "لطفاً چند لحظه صبر کنید.",
         "trouble": "متأسفم، در حال حاضر نمی‌توانیم درخواست شما را ثبت کنیم. لطفاً بعداً تماس بگیرید.",
+        "trouble_offer": "متأسفم، سامانهٔ ما در حال حاضر دچار مشکل است، اما همچنان می‌توانیم با شما تماس بگیریم.",
+        "callback_recorded": "سپاسگزاریم. شمارهٔ شما را داریم و تا {weekday} ساعت {time} با شما تماس می‌گیریم.",
         "goodbye": "از تماس شما سپاسگزاریم. خدانگهدار.",
         "collected_read_back": (
             "شما {digits} را وارد کردید. اگر درست است ۱ را فشار دهید. برای وارد کردن دوباره ۲ را فشار دهید."

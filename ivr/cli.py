@@ -241,10 +241,11 @@ def _area_commands() -> None:
     """Commands that live with their areas: the worker, prompts, supervisors, the simulator's demo and call."""
     from callbacks.supervisor_cli import supervisor_cli
     from ivr.prompts import prompts_cli
+    from ivr.spool_cli import spool_cli
     from scheduler.cli import worker_command
     from scheduler.simulator_cli import commands as simulator_commands
 
-    for command in (worker_command, prompts_cli, supervisor_cli, *simulator_commands):
+    for command in (worker_command, prompts_cli, supervisor_cli, spool_cli, *simulator_commands):
         cli.add_command(command)
 
 

@@ -20,18 +20,20 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Ready when the database answers and its schema is at our newest migration."""
     db = current_app.extensions["ivr"].db
+    spool = current_app.extensions["ivr"].extras.get("callback_spool")
+    backlog = {"callback_spool_pending": spool.count()} if spool is not None else {}
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         current = db.schema_revision()
     except Exception as exc:  # any failure to reach the database means "not ready"
-        return jsonify({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"}), 503
+        return jsonify({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}", **backlog}), 503
     expected = head_revision()
     if current != expected:
         return jsonify(
             {"status": "unavailable", "database": "schema not current", "schema": current, "expected": expected}
         ), 503
-    return jsonify({"status": "ok", "database": "ok", "schema": current}), 200
+    return jsonify({"status": "ok", "database": "ok", "schema": current, **backlog}), 200
 
 
 class _StoreCollector:
@@ -71,6 +73,25 @@ class _StoreCollector:
         yield from (callbacks, at_risk, up)
 
 
+class _SpoolCollector:
+    """Callback requests taken while the database was down: waiting on local disk, or rejected for a person."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        from prometheus_client.core import GaugeMetricFamily
+
+        spool = self.app.extensions["ivr"].extras.get("callback_spool")
+        if spool is None:
+            return
+        pending = GaugeMetricFamily("ivr_callback_spool_pending", "Spooled callback requests not yet in the database")
+        pending.add_metric([], spool.count())
+        rejected = GaugeMetricFamily("ivr_callback_spool_rejected", "Spooled callback requests that cannot be stored")
+        rejected.add_metric([], len(spool.rejected()))
+        yield from (pending, rejected)
+
+
 @bp.get("/metrics")
 def metrics() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -84,6 +105,7 @@ def init_app(app: Flask) -> None:
 
     registry = CollectorRegistry()
     registry.register(_StoreCollector(app))
+    registry.register(_SpoolCollector(app))
     responses = Counter(
         "ivr_http_responses", "HTTP responses by endpoint and status", ["endpoint", "status"], registry=registry
     )

@@ -641,8 +641,9 @@ def one_moment(language: str, menu: Menu, retry: Route) -> Step:
     return Step("wait", speech=(_say(language, menu.phrase(language).one_moment),), then=Redirect(retry))
 
 
-def trouble(menu: Menu, node_id: str, language: str) -> Step:
-    """The database stayed down: the configured fallback number, else an apology."""
+def trouble(menu: Menu, node_id: str, language: str, situation: Situation | None = None) -> Step:
+    """The database stayed down: the configured fallback number, else the callback offer (its request is
+    recorded in the local spool and stored later); with no `situation` (the spool failed too), an apology."""
     phrases = menu.phrase(language)
     if menu.human.fallback_number:
         return Step(
@@ -653,7 +654,23 @@ def trouble(menu: Menu, node_id: str, language: str) -> Step:
             ),
             outcome="fallback_number",
         )
+    if situation is not None:
+        return callback_offer(
+            menu, node_id, language, situation, lead=(_say(language, phrases.trouble_offer),), outcome="database_down"
+        )
     return Step(node_id, speech=(_say(language, phrases.trouble),), then=Hangup(), outcome="database_down")
+
+
+def recorded(menu: Menu, node_id: str, language: str, deadline: datetime, zone: ZoneInfo | None) -> Step:
+    """The promise for a callback taken while the database is down (no reference yet: the spool has it)."""
+    phrases = menu.phrase(language)
+    text = phrases.callback_recorded.format(**_when(phrases.weekdays, deadline, zone))
+    return Step(
+        node_id,
+        speech=(_say(language, text), _say(language, phrases.goodbye)),
+        then=Hangup(),
+        outcome="callback_requested",
+    )
 
 
 __all__ = [

@@ -8,7 +8,7 @@ that are not a call at all), and does database work through the time box so a sl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from callbacks.businesstime import BusinessCalendar, NeverOpen
 from callbacks.errors import CallbackError
 from callbacks.phones import PhoneNumberRejected, mask, normalise
+from callbacks.spool import Spool, SpoolFileInvalid, SpoolReplayer, replay_spool, take
 from config.menus import Menu, menu_of
 from config.schema import ContactCentre
 from ivr import journey, navigator
@@ -32,6 +33,10 @@ bp = Blueprint("voice", __name__)
 # "One moment" redirects before the configured fallback when the database stays slow.
 MAX_DB_RETRIES = 2
 MAX_PARAM = 64
+# How often the web process moves spooled callback requests into the database.
+SPOOL_REPLAY_SECONDS = 30.0
+# The callback offer's routes: on a call whose database retries ran out, they keep the count (see _say).
+_OFFER_ROUTES = ("offer", "number", "confirm")
 
 
 @dataclass
@@ -40,6 +45,8 @@ class VoiceRuntime:
 
     timebox: Timebox
     audio: AudioIndex
+    spool: Spool
+    replayer: SpoolReplayer | None = None
 
 
 def _rt() -> Any:
@@ -101,7 +108,24 @@ def _renderer() -> Renderer:
 
 
 def _say(step: Step) -> Response:
+    tries = _int("t")
+    if tries >= MAX_DB_RETRIES:
+        step = _keeping_retries(step, tries)
     return _twiml(_renderer().render(step))
+
+
+def _keeping_retries(step: Step, tries: int) -> Step:
+    """Carry the retry count through the callback offer, so a call whose database already failed books
+    straight into the spool instead of waiting through "one moment" twice more."""
+
+    def keep(route: Route) -> Route:
+        if route.name in _OFFER_ROUTES and route.param("t") is None:
+            return Route(route.name, (*route.params, ("t", str(tries))))
+        return route
+
+    listen = replace(step.listen, action=keep(step.listen.action)) if step.listen else None
+    then = navigator.Redirect(keep(step.then.route)) if isinstance(step.then, navigator.Redirect) else step.then
+    return replace(step, listen=listen, then=then)
 
 
 def _record(**fields: Any) -> None:
@@ -147,7 +171,8 @@ def _retry_or_fallback(node_id: str, language: str) -> Response:
     """The database is slow: "one moment" and come back here (with the caller's input); then the fallback."""
     tries = _int("t")
     if tries >= MAX_DB_RETRIES:
-        return _say(navigator.trouble(_menu(), node_id, language))
+        # No journey record here: it would wait on the same database once more.
+        return _say(navigator.trouble(_menu(), node_id, language, Situation(caller_known=_caller() is not None)))
     params = [(k, v[:MAX_PARAM]) for k, v in request.args.items(multi=True) if k not in ("t", "d")]
     digits = request.form.get("Digits", "") or request.args.get("d", "")
     if digits and len(digits) <= 30:
@@ -333,6 +358,8 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
             _request_callback, _rt(), phone, _queue_for(node_id), language, _param("CallSid", request.form)
         )
     except TooSlow:
+        if _int("t") >= MAX_DB_RETRIES:
+            return _spool_callback(phone, node_id, language)
         return _retry_or_fallback(node_id, language)
     except CallbackError as exc:
         log.info("callback refused at %s: %s", node_id, exc.message)
@@ -356,6 +383,31 @@ def _request_callback(rt: Any, phone: str, queue: str, language: str, call_sid: 
         arrived_at=arrived,
     )
     return result.callback, result.created
+
+
+def _spool_callback(phone: str, node_id: str, language: str) -> Response:
+    """The database stayed down: keep the request on local disk (stored later) and tell the caller its promise.
+
+    A retry of this webhook for the same call finds the file it already wrote and repeats that promise.
+    """
+    rt, centre = _rt(), _centre()
+    taken = take(
+        centre,
+        BusinessCalendar.for_centre(centre),
+        call_sid=_param("CallSid", request.form),
+        phone=phone,
+        queue=_queue_for(node_id),
+        language=language,
+        now=rt.clock.now(),
+    )
+    try:
+        kept = _voice().spool.put(taken)
+    except (OSError, SpoolFileInvalid):
+        log.exception("could not spool the callback request of %s", mask(phone))
+        return _say(navigator.trouble(_menu(), node_id, language))
+    log.warning("database unavailable: callback request of %s spooled as %s", mask(phone), taken.file_name)
+    # No journey record (the database is down); the spooled file is the record of this request.
+    return _say(navigator.recorded(_menu(), node_id, language, kept.deadline_at, centre.zone))
 
 
 @bp.post("/twilio/ivr/queue/wait")
@@ -459,8 +511,29 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     rt = app.extensions.get("ivr")
     instance = rt.settings.instance_path if rt is not None else app.instance_path
     audio_dir = app.config.get("IVR_PROMPTS_DIR") or f"{instance}/prompts"
-    app.extensions["ivr_voice"] = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir))
+    spool = Spool(app.config.get("IVR_SPOOL_DIR") or f"{instance}/spool")
+    voice = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir), spool=spool)
+    app.extensions["ivr_voice"] = voice
+    if rt is not None:
+        rt.extras["callback_spool"] = spool
+        _start_spool_replay(app, rt, voice)
     app.register_blueprint(bp)
+
+
+def _start_spool_replay(app: Flask, rt: Any, voice: VoiceRuntime) -> None:
+    """Replay the spool when this process starts serving, then every IVR_SPOOL_REPLAY_SECONDS (0: never;
+    default off under TESTING). Started on the first request, not here: `ivr` CLI commands build the app too and
+    must not grow a thread, and a gunicorn worker forked after `--preload` would not inherit one."""
+    interval = float(app.config.get("IVR_SPOOL_REPLAY_SECONDS", 0 if app.testing else SPOOL_REPLAY_SECONDS) or 0)
+    if interval <= 0:
+        return
+    # rt.service and rt.clock are read at each pass (tests swap them).
+    voice.replayer = SpoolReplayer(lambda: replay_spool(rt.service, voice.spool.directory, rt.clock.now()), interval)
+
+    @app.before_request
+    def _replay_spool_in_background() -> None:
+        if voice.replayer is not None:
+            voice.replayer.start()
 
 
 __all__ = ["bp", "init_app"]

@@ -16,7 +16,14 @@ TEHRAN = ZoneInfo("Asia/Tehran")
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=TEHRAN)  # Sunday 1 Azar 1405
 ROOT = Path(__file__).resolve().parents[1]
 # Codes the form can never trigger: it always sends text, aware times and a page language the centre knows.
-NOT_FROM_THE_FORM = {"phone_not_text", "name_not_text", "note_not_text", "naive_time", "window_incomplete"}
+NOT_FROM_THE_FORM = {
+    "phone_not_text",
+    "name_not_text",
+    "note_not_text",
+    "naive_time",
+    "window_incomplete",
+    "taken_at_out_of_range",  # only a spool replay passes taken_at
+}
 
 
 def service_error_codes() -> set[str]:

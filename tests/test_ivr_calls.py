@@ -312,7 +312,7 @@ def test_garbage_from_the_network_gets_valid_twiml_never_an_error(staffed: Any, 
     assert answer.status == 200 or (answer.status == 413 and len(urlencode(params)) > 16_000), answer.body
 
 
-def test_a_slow_database_gets_one_moment_and_a_retry_then_the_fallback(phone_app: Any) -> None:
+def test_a_slow_database_gets_one_moment_and_a_retry_then_the_callback_is_spooled(phone_app: Any) -> None:
     rt = phone_app.extensions["ivr"]
 
     class StuckService:
@@ -332,7 +332,9 @@ def test_a_slow_database_gets_one_moment_and_a_retry_then_the_fallback(phone_app
         caller.press("1").expect("One moment please")
         assert "t=1" in caller.last.redirect and "d=1" in caller.last.redirect
         caller.follow().expect("One moment please")
-        caller.follow().expect("we cannot take your request right now")
+        # Out of retries: the request is kept in the local spool and the caller still hears a promise.
+        caller.follow().expect("We have your number and will call you back by")
+        assert len(phone_app.extensions["ivr_voice"].spool.pending()) == 1
         rt.service = real
         phone_app.extensions["ivr_voice"].timebox.seconds = 2.0
     finally:
