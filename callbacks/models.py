@@ -240,6 +240,9 @@ class Supervisor(Base):
     last_login_at: Mapped[datetime | None]
 
 
+_WAITING_SQL = text("enqueued_at IS NOT NULL AND answered_at IS NULL AND ended_at IS NULL")
+
+
 class InboundCall(Base):
     """The journey of one call into the phone tree."""
 
@@ -266,7 +269,53 @@ class InboundCall(Base):
     answered_at: Mapped[datetime | None]
     last_sequence: Mapped[int | None] = mapped_column(Integer)
 
-    __table_args__ = (Index("ix_inbound_calls_started_at", "started_at"),)
+    __table_args__ = (
+        Index("ix_inbound_calls_started_at", "started_at"),
+        # Callers waiting in a queue right now (the worker reads this every tick to ring agents for them).
+        Index("ix_inbound_calls_waiting", "queue", "enqueued_at", sqlite_where=_WAITING_SQL,
+              postgresql_where=_WAITING_SQL),
+    )
+
+
+class AgentCall(Base):
+    """A call to a free agent for a caller waiting in an inbound queue: whisper, press 1, `<Dial><Queue>`.
+
+    Written and committed (with the agent reserved through `Agent.busy_call_sid`) before the provider is asked
+    to dial; its id is in the TwiML and status-callback URLs.
+    """
+
+    __tablename__ = "agent_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The Twilio queue name (the same string the caller's <Enqueue> used, InboundCall.queue).
+    queue: Mapped[str] = mapped_column(String(40))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    # created -> dialing -> in_progress -> ended; `unknown` when the provider's answer was lost.
+    state: Mapped[str] = mapped_column(String(16), default="created")
+    # bridged, caller_gone, not_confirmed, no-answer, busy, failed, canceled, not_placed
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    worker_id: Mapped[str | None] = mapped_column(String(120))
+    # The caller Twilio took from the queue for this agent (known when the <Queue url> runs on their call).
+    inbound_call_id: Mapped[int | None] = mapped_column(ForeignKey("inbound_calls.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    dial_started_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    confirmed_at: Mapped[datetime | None]
+    bridged_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    # The sweep looks the call up with the provider after this (a lost answer, a lost status callback).
+    claimed_until: Mapped[datetime | None]
+    call_status: Mapped[str | None] = mapped_column(String(16))
+    # Highest status-callback SequenceNumber applied.
+    sequence: Mapped[int | None] = mapped_column(Integer)
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_agent_calls_queue_state", "queue", "state"),
+        Index("ix_agent_calls_state_claimed_until", "state", "claimed_until"),
+    )
 
 
 class Alert(Base):

@@ -5,6 +5,12 @@ Agent first (default): the worker rings the agent, `/twilio/outbound/agent` tell
 on that leg), `/twilio/outbound/customer` speaks to a machine or lets a person through, `/twilio/outbound/dial-done`
 tells the agent how it ended. Customer first: the worker rings the customer, `/twilio/outbound/customer` greets a
 person and dials the reserved agent. Every URL carries the attempt id; every view is signature-checked and thin.
+
+Callers waiting in an inbound queue: the worker rings a free agent; `/twilio/outbound/queue` tells them which queue
+and how long its first caller has waited, `/twilio/outbound/queue/connect` answers their 1 with `<Dial><Queue>`
+(Twilio takes the head of the queue), `/twilio/outbound/queue/bridge` (the `<Queue url>`, run on the caller taken)
+records who was answered, `/twilio/outbound/queue/done` thanks the agent or tells them the caller had gone. These
+URLs carry the agent call's id (`callbacks.inbound_queue`), and so do its status callbacks.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from twilio.twiml.voice_response import VoiceResponse
 
+from callbacks import inbound_queue
 from callbacks.dispatch import (
     AGENT_CONNECT_PATH,
     CUSTOMER_PATH,
@@ -26,7 +33,7 @@ from callbacks.dispatch import (
     mark_bridged,
     retry_time_for_message,
 )
-from callbacks.models import Attempt, Callback, InboundCall
+from callbacks.models import AgentCall, Attempt, Callback, InboundCall
 from config.menus import DEFAULT_VOICES
 from ivr.signature import twilio_signed
 
@@ -45,6 +52,14 @@ TEXTS = {
         "connecting": "Hello, this is {centre} returning your call. Connecting you to an agent now.",
         "dial_done": "The call has ended. Thank you.",
         "not_reached": "The customer did not answer. We will try again later. Goodbye.",
+        "queue_whisper": "A caller is waiting in {queue} for {wait}, speaks {language}. {more}"
+                         "Press 1 to take the call.",
+        "queue_more": "{count} callers are waiting. ",
+        "minutes": "{count} minutes",
+        "one_minute": "1 minute",
+        "under_a_minute": "less than a minute",
+        "queue_no_key": "No key pressed. The caller keeps waiting. Goodbye.",
+        "caller_gone": "The caller has gone. Thank you.",
     },
     "fa": {
         "whisper": "تماس برگشتی برای {who}، صف {queue}، زبان {language}. {note}برای وصل شدن ۱ را فشار دهید.",
@@ -55,6 +70,14 @@ TEXTS = {
         "connecting": "سلام، از {centre} با شما تماس گرفته‌ایم. اکنون به کارشناس وصل می‌شوید.",
         "dial_done": "تماس پایان یافت. سپاس.",
         "not_reached": "مشتری پاسخ نداد. بعداً دوباره تلاش می‌کنیم. خدانگهدار.",
+        "queue_whisper": "تماس‌گیرنده‌ای {wait} در صف {queue} منتظر است، زبان {language}. {more}"
+                         "برای پاسخ ۱ را فشار دهید.",
+        "queue_more": "{count} نفر در صف هستند. ",
+        "minutes": "{count} دقیقه",
+        "one_minute": "یک دقیقه",
+        "under_a_minute": "کمتر از یک دقیقه",
+        "queue_no_key": "کلیدی فشار داده نشد. تماس‌گیرنده در صف می‌ماند. خدانگهدار.",
+        "caller_gone": "تماس‌گیرنده دیگر در صف نیست. سپاس.",
     },
 }
 
@@ -106,18 +129,15 @@ def status() -> tuple[str, int]:
     rt = _rt()
     attempt_id, leg = _attempt_id(), request.args.get("leg", "")
     now = rt.clock.now()
+    agent_call_id = request.args.get("agent_call", type=int)
     with rt.db.session() as session:
         if attempt_id is not None:
             apply_leg_status(session, rt.centre, attempt_id, leg, LegStatus.from_twilio(request.form), now)
+        elif agent_call_id is not None:
+            inbound_queue.apply_status(session, rt.centre, agent_call_id, LegStatus.from_twilio(request.form), now)
         else:
             _inbound_status(session, request.form, now)
     return "", 204
-
-
-# Journey outcomes after which the call was meant to end; any other outcome at hang-up means the caller gave up.
-FINAL_JOURNEY_OUTCOMES = frozenset(
-    {"human", "callback_requested", "goodbye", "hung_up", "fallback_number", "database_down", "no_input"}
-)
 
 
 def _inbound_status(session: Any, form: Any, now: Any) -> None:
@@ -129,12 +149,8 @@ def _inbound_status(session: Any, form: Any, now: Any) -> None:
     if call is None or (report.sequence is not None and report.sequence <= (call.last_sequence or -1)):
         return
     call.last_sequence = report.sequence
-    if report.status in ("completed", "busy", "no-answer", "failed", "canceled") and call.ended_at is None:
-        call.ended_at = now
-        if call.outcome not in FINAL_JOURNEY_OUTCOMES:
-            # The caller hung up before the tree finished with them: where they left is what the funnel needs.
-            call.outcome = "hung_up"
-            call.outcome_node = next((v.get("node") for v in reversed(call.path or []) if v.get("node")), None)
+    if report.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+        inbound_queue.end_inbound_call(call, now)
 
 
 # -- agent first -----------------------------------------------------------------------------------------------------
@@ -244,6 +260,105 @@ def _machine(rt: Any, language: str, when: Any) -> Response:
         _say(response, language, _text(language, "machine_retry", centre=rt.centre.name, when=local))
     response.hangup()
     return _twiml(response)
+
+
+# -- an agent rung for a caller waiting in an inbound queue ------------------------------------------------------------
+def _agent_call_id() -> int | None:
+    return request.args.get("agent_call", type=int)
+
+
+def _waited(language: str, waited: Any) -> str:
+    minutes = int(waited.total_seconds() // 60)
+    if minutes < 1:
+        return _text(language, "under_a_minute")
+    return _text(language, "one_minute") if minutes == 1 else _text(language, "minutes", count=str(minutes))
+
+
+def _caller_gone(language: str) -> Response:
+    return _goodbye(language, "caller_gone")
+
+
+@bp.post(inbound_queue.QUEUE_AGENT_PATH)
+@twilio_signed
+def queue_agent_whisper() -> Response:
+    """The agent answered: which queue, how long its first caller has waited; press 1 to take the call."""
+    rt = _rt()
+    now = rt.clock.now()
+    language = rt.centre.default_language
+    agent_call_id = _agent_call_id()
+    with rt.db.session() as session:
+        call = inbound_queue.open_agent_call(session, agent_call_id)
+        head = inbound_queue.head_of_queue(session, call.queue, now) if call is not None else None
+        if call is None or head is None:
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
+            return _caller_gone(language)
+    queue = rt.centre.queues.get(head.queue)
+    queue_name = (queue.name.get(language) or head.queue) if queue else head.queue
+    more = _text(language, "queue_more", count=str(head.waiting)) if head.waiting > 1 else ""
+    response = VoiceResponse()
+    gather = response.gather(
+        num_digits=1, timeout=CONFIRM_SECONDS, input="dtmf", method="POST",
+        action=inbound_queue.agent_call_url(rt.settings.public_base_url, inbound_queue.QUEUE_CONNECT_PATH,
+                                            agent_call_id or 0),
+    )
+    _say(gather, language, _text(language, "queue_whisper", queue=queue_name, wait=_waited(language, head.longest_wait),
+                                 language=head.language or language, more=more))
+    _say(response, language, _text(language, "queue_no_key"))
+    response.hangup()
+    return _twiml(response)
+
+
+@bp.post(inbound_queue.QUEUE_CONNECT_PATH)
+@twilio_signed
+def queue_agent_connect() -> Response:
+    """The agent pressed a key: on 1, take the caller at the head of the queue (`<Dial><Queue>`, FIFO)."""
+    rt = _rt()
+    now = rt.clock.now()
+    language = rt.centre.default_language
+    agent_call_id = _agent_call_id()
+    with rt.db.session() as session:
+        call = inbound_queue.open_agent_call(session, agent_call_id)
+        if call is not None and request.form.get("Digits") != "1":
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.NOT_CONFIRMED)
+            return _goodbye(language, "queue_no_key")
+        if call is None or inbound_queue.head_of_queue(session, call.queue, now) is None:
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
+            return _caller_gone(language)
+        inbound_queue.confirm(session, call, now)
+        queue = call.queue
+    base = rt.settings.public_base_url
+    response = VoiceResponse()
+    dial = response.dial(method="POST", timeout=max(5, min(600, CONFIRM_SECONDS)),
+                         action=inbound_queue.agent_call_url(base, inbound_queue.QUEUE_DONE_PATH, agent_call_id or 0))
+    # The queue's `url` runs on the caller Twilio takes, before they are connected: it tells us who it was.
+    dial.queue(queue, url=inbound_queue.agent_call_url(base, inbound_queue.QUEUE_BRIDGE_PATH, agent_call_id or 0),
+               method="POST")
+    return _twiml(response)
+
+
+@bp.post(inbound_queue.QUEUE_BRIDGE_PATH)
+@twilio_signed
+def queue_caller_taken() -> Response:
+    """Runs on the caller's leg as Twilio takes them from the queue for the agent: they are answered now."""
+    rt = _rt()
+    with rt.db.session() as session:
+        inbound_queue.bridge(session, _agent_call_id(), request.form.get("CallSid", ""), rt.clock.now())
+    return _twiml(VoiceResponse())  # nothing to say: the caller is connected to the agent straight away
+
+
+@bp.post(inbound_queue.QUEUE_DONE_PATH)
+@twilio_signed
+def queue_agent_done() -> Response:
+    """The `<Dial><Queue>` ended: the conversation is over, or the queue was empty (the caller had gone)."""
+    rt = _rt()
+    language = rt.centre.default_language
+    agent_call_id = _agent_call_id()
+    with rt.db.session() as session:
+        call = session.get(AgentCall, agent_call_id) if agent_call_id else None
+        bridged = (call is not None and call.bridged_at is not None) or request.form.get("DialBridged") == "true"
+        if not bridged:
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
+    return _goodbye(language, "dial_done" if bridged else "caller_gone")
 
 
 def init_app(app: Flask) -> None:

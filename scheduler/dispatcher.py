@@ -24,7 +24,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from callbacks.clock import Clock
@@ -44,9 +43,11 @@ from callbacks.dispatch import (
     reservation_token,
     serves,
 )
-from callbacks.models import DIALING, PENDING, Agent, Attempt, Callback, CallbackEvent, DispatchState, UTCDateTime
+from callbacks.inbound_queue import urgent_callbacks
+from callbacks.models import DIALING, PENDING, Agent, Attempt, Callback, CallbackEvent, UTCDateTime
 from callbacks.service import transition
 from config.schema import ContactCentre
+from scheduler.pacing import take_slots
 from scheduler.providers.base import (
     CallInfo,
     CallRequest,
@@ -56,10 +57,10 @@ from scheduler.providers.base import (
     ProviderPermanentError,
     ProviderTransientError,
 )
+from scheduler.queue_dispatch import QueueClaim, QueueDistributor
 
 log = logging.getLogger(__name__)
 
-PACING_ROW = "dial_pacing"
 # How long after an unknown outcome we wait before trusting "not in the provider's Calls list".
 SETTLE = timedelta(seconds=10)
 # Clock skew allowed between us and the provider when matching a call by its creation time.
@@ -98,6 +99,9 @@ class TickReport:
     not_placed: int = 0
     unknown: int = 0
     permanent: int = 0
+    # Agents rung for callers waiting in inbound queues (claimed, and accepted by the provider).
+    queue_claimed: int = 0
+    queue_dialed: int = 0
     # (callback id, attempt id, when dialed) for each call the provider accepted.
     dial_times: list[tuple[int, int, datetime]] = field(default_factory=list)
 
@@ -137,6 +141,8 @@ class Dispatcher:
         self.batch_size = batch_size
         self.sleep = sleep
         self.dispatch = centre.dispatch
+        self.inbound = QueueDistributor(db, centre, provider, clock, worker_id=worker_id, base_url=base_url,
+                                        caller_id=caller_id)
 
     # -- claiming ------------------------------------------------------------------------------------------------
     def _fits_before_deadline(self, now: datetime) -> Any:
@@ -146,12 +152,18 @@ class Dispatcher:
             for queue_id, queue in self.centre.queues.items()
         ))
 
-    def claim(self, now: datetime) -> list[Claimed]:
-        """Claim due callbacks, earliest deadline first, at most one per free agent and per pacing slot."""
+    def claim(self, now: datetime, *, urgent_only: bool = False) -> list[Claimed]:
+        """Claim due callbacks, earliest deadline first, at most one per free agent and per pacing slot.
+
+        `urgent_only`: only those that go before callers waiting on the line (`callbacks.inbound_queue`).
+        """
         with self.db.session() as session:
+            conditions = [Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now)]
+            if urgent_only:
+                conditions.append(urgent_callbacks(self.centre, now, self.inbound.handle_time))
             due = list(session.scalars(
                 select(Callback)
-                .where(Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now))
+                .where(*conditions)
                 .order_by(*_order(self.order))
                 .limit(self.batch_size)
                 .with_for_update(skip_locked=True)
@@ -207,30 +219,8 @@ class Dispatcher:
                 for (cb, agent), slot_at in zip(pairs, slots, strict=True)]
 
     def _reserve_slots(self, session: Session, now: datetime, want: int) -> list[datetime]:
-        """Take up to `want` calls-per-second slots in [now, now + tick), shared by every worker through one row.
-
-        The row holds the next free slot; it is locked (PostgreSQL) or written under BEGIN IMMEDIATE (SQLite), so
-        two workers never take the same slot, and the provider never sees more than calls_per_second.
-        """
-        row = session.scalar(select(DispatchState).where(DispatchState.name == PACING_ROW).with_for_update())
-        if row is None:
-            try:
-                with session.begin_nested():
-                    session.add(DispatchState(name=PACING_ROW, at=None))
-            except IntegrityError:
-                pass
-            row = session.scalar(select(DispatchState).where(DispatchState.name == PACING_ROW).with_for_update())
-        interval = timedelta(seconds=1 / self.dispatch.calls_per_second)
-        start = max(row.at or now, now)
-        horizon = now + self.dispatch.tick
-        slots = []
-        at = start
-        while len(slots) < want and at < horizon:
-            slots.append(at)
-            at += interval
-        if slots:
-            row.at = at
-        return slots
+        """Take up to `want` calls-per-second slots in [now, now + tick) (see `scheduler.pacing`)."""
+        return take_slots(session, self.dispatch, now, want)
 
     # -- dialing -------------------------------------------------------------------------------------------------
     def request_for(self, claimed: Claimed) -> tuple[str, CallRequest]:
@@ -251,11 +241,21 @@ class Dispatcher:
             machine_detection=amd,
         )
 
+    def claim_round(self, now: datetime) -> list[Claimed | QueueClaim]:
+        """This round's work in serving order: urgent callbacks, agents for waiting callers, the other callbacks.
+
+        Callers on the line go before callbacks that can wait; see `callbacks.inbound_queue` for the rule.
+        """
+        if not self.inbound.anyone_waiting(now):
+            return list(self.claim(now))
+        return [*self.claim(now, urgent_only=True), *self.inbound.claim(now), *self.claim(now)]
+
     def tick(self) -> TickReport:
         """One dispatch round: claim, then dial each claim at its pacing slot."""
         report = TickReport()
-        claimed = self.claim(self.clock.now())
-        report.claimed = len(claimed)
+        claimed = sorted(self.claim_round(self.clock.now()), key=lambda item: item.slot_at)
+        report.claimed = sum(1 for item in claimed if isinstance(item, Claimed))
+        report.queue_claimed = len(claimed) - report.claimed
         fault_point("after_claim")
         placed: list[dict[str, Any]] = []
         try:
@@ -267,6 +267,9 @@ class Dispatcher:
                     self.sleep(min(wait, self.dispatch.tick.total_seconds()))
                 if self.clock.now() > item.claimed_until - LEASE_SAFETY:
                     continue  # too late to dial safely: the sweep takes it back and looks it up first
+                if isinstance(item, QueueClaim):
+                    report.queue_dialed += self.inbound.dial(item) == "dialed"
+                    continue
                 self._dial(item, report, placed)
                 if len(placed) >= RECORD_EVERY:
                     self._record_placed(placed)
@@ -384,6 +387,7 @@ class Dispatcher:
                 self._reconcile(callback_id)
             except ProviderError as exc:
                 log.warning("callback %s: could not reconcile with the provider (%s); will retry", callback_id, exc)
+        self.inbound.sweep(limit)
         return len(ids)
 
     def _reconcile(self, callback_id: int) -> None:

@@ -110,9 +110,12 @@ class Worker:
         if report.claimed:
             log.info("dispatch: claimed %d, dialed %d, not placed %d, unknown %d, permanent %d", report.claimed,
                      report.dialed, report.not_placed, report.unknown, report.permanent)
+        if report.queue_claimed:
+            log.info("dispatch: %d agents rung for callers waiting in queues (%d placed)", report.queue_claimed,
+                     report.queue_dialed)
         with self.db.session() as session:
             row = session.get(WorkerLock, self.worker_id)
-            if row is not None and report.dialed:
+            if row is not None and (report.dialed or report.queue_dialed):
                 row.last_dial_at = self.clock.now()
 
     def sweep_job(self) -> None:

@@ -236,3 +236,48 @@ def test_with_twilio_credentials_the_simulator_is_not_mounted(app_config: dict[s
                        "CLOCK": clock})
     assert "simulator" not in real.extensions
     assert real.test_client().get("/simulator").status_code == 404
+
+
+def test_a_caller_waiting_in_the_queue_is_answered_by_the_agent_the_worker_rings(
+    app: Any, sim: Simulator, wire: RecordingHttp, provider: TwilioProvider, clock: Any
+) -> None:
+    from callbacks.dispatch import free_agents
+    from callbacks.models import Agent, AgentCall, InboundCall
+
+    rt = app.extensions["ivr"]
+    add_agent(app, "Sara", AGENT_PHONE)
+    sid = sim.dial_in(CUSTOMER, ENGLISH_LINE)
+    wait_for_gather(sim, sid)
+    sim.press(sid, "0")
+    assert sim.run_until(lambda: sim.call(sid).queue == "general", 60)
+    sim.advance(40)  # the caller waits, hearing their place in line
+    dispatcher = Dispatcher(rt.db, rt.centre, provider, clock, worker_id="test", base_url=rt.settings.public_base_url,
+                            caller_id="+982191000000", sleep=lambda _s: None)
+    report = dispatcher.tick()
+    assert report.queue_dialed == 1, report
+    sim.run_due()
+    [agent_call] = sim.ringing(AGENT_PHONE)
+    assert agent_call.direction == "outbound-api" and agent_call.from_ == "+982191000000"
+    sim.answer(agent_call.sid)
+    wait_for_gather(sim, agent_call.sid)
+    assert "پشتیبانی عمومی" in said(agent_call)  # the whisper names the queue: general support
+    sim.press(agent_call.sid, "1")
+    assert sim.run_until(lambda: agent_call.bridged_to == sid, 30), [line.text for line in agent_call.lines]
+    assert sim.call(sid).queue is None
+    sim.advance(90)  # they talk
+    sim.hangup(agent_call.sid)
+    assert sim.run_until(lambda: agent_call.ended and sim.call(sid).ended, 60)
+    queue_results = [e.params.get("QueueResult") for e in wire.exchanges if "/ivr/queue/done" in e.url]
+    assert queue_results == ["bridged"]
+    taken = [e.params for e in wire.exchanges if "/outbound/queue/bridge" in e.url]
+    assert [p["CallSid"] for p in taken] == [sid]  # the <Queue url> ran on the caller Twilio took
+    with rt.db.session() as session:
+        journey = session.scalar(select(InboundCall).where(InboundCall.call_sid == sid))
+        made = session.scalar(select(AgentCall))
+        sara = session.scalar(select(Agent))
+        assert journey.outcome == "human" and journey.answered_at is not None and journey.agent_id == sara.id
+        assert (made.outcome, made.call_sid, made.inbound_call_id) == ("bridged", agent_call.sid, journey.id)
+        assert sara.busy_call_sid is None and sara.available_at == clock.now() + rt.centre.dispatch.wrap_up
+        assert free_agents(session, clock.now()) == []
+        assert [a.id for a in free_agents(session, clock.now() + rt.centre.dispatch.wrap_up)] == [sara.id]
+    assert_executed_exactly_what_was_answered(sim, wire)

@@ -70,9 +70,12 @@ class CallerHungUp(Exception):
 class Dequeued(Exception):
     """Thrown into a queued caller's script when a `<Dial><Queue>` takes them out of the queue."""
 
-    def __init__(self, by: str):
+    def __init__(self, by: str, url: str = "", method: str = "POST"):
         super().__init__(by)
         self.by = by
+        # The `<Queue url>` to run on the caller before they are connected (Twilio's "announce" document).
+        self.url = url
+        self.method = method
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Event:
     machine: bool = False
     status: str = ""
     sid: str = ""
+    url: str = ""
+    method: str = "POST"
 
 
 @dataclass
@@ -549,7 +554,7 @@ class Simulator:
         if event.kind == "hangup":
             self._resume(call, None, CallerHungUp())
         elif event.kind == "dequeued":
-            self._resume(call, None, Dequeued(event.sid))
+            self._resume(call, None, Dequeued(event.sid, event.url, event.method))
         else:
             self._resume(call, event)
 
@@ -927,6 +932,11 @@ class Simulator:
             queue_params = self._queue_params(call, name)
             self._leave_queue(call)
             call.listening = None
+            if taken.url:
+                # Twilio runs the <Queue url> document on the dequeued caller before connecting them.
+                root = self._fetch(call, taken.url, taken.method, {**queue_params, "DequeingCallSid": taken.by})
+                if root is not None:
+                    yield from self._execute(call, root, taken.url)
             agent = self.calls.get(taken.by)
             if agent is not None and not agent.ended:
                 self._bridge(call, agent)
@@ -1000,7 +1010,9 @@ class Simulator:
                 else:
                     member = self.calls[members.pop(0)]
                     # Out of the line at once; its script learns it was taken when it next runs (Dequeued).
-                    member.inbox.append(Event("dequeued", sid=call.sid))
+                    url = _resolve(doc_url, queue_nouns[0].get("url")) if queue_nouns[0].get("url") else ""
+                    member.inbox.append(Event("dequeued", sid=call.sid, url=url,
+                                              method=(queue_nouns[0].get("method") or "POST").upper()))
                     event = yield Wait(self.clock.now() + timedelta(seconds=timeout), frozenset({"child_ready"}))
                     if event is None:  # the caller hung up before being connected
                         status = "no-answer"
