@@ -26,7 +26,7 @@ NOW = datetime(2026, 11, 22, 6, 30, tzinfo=UTC)
 CALLBACKS_SQL = """
 INSERT INTO callbacks (id, public_id, reference, status_token_hash, queue, phone, name, language, note, channel,
     status, priority, requested_at, deadline_at, next_attempt_at, attempts_made, at_risk_since, at_risk_reason,
-    ended_at, end_reason, version)
+    ended_at, end_reason, conversation_at, version)
 SELECT i,
        md5('p' || i),
        'B' || i,
@@ -48,6 +48,7 @@ SELECT i,
                      WHEN 'unreachable' THEN 'all 3 attempts unanswered'
                      WHEN 'canceled' THEN 'canceled by the customer'
                      WHEN 'completed' THEN 'talked' ELSE NULL END,
+       CASE WHEN s.status = 'completed' THEN s.requested_at + ((5 + i % 115) || ' minutes')::interval END,
        1
 FROM generate_series(1, :rows) AS i
 CROSS JOIN LATERAL (
@@ -64,7 +65,7 @@ ATTEMPTS_SQL = """
 INSERT INTO attempts (callback_id, number, state, outcome, created_at, dial_started_at, answered_at, bridged_at,
                       ended_at, talk_seconds)
 SELECT c.id, n, 'ended',
-       CASE WHEN c.status = 'completed' AND n = c.attempts_made THEN 'completed'
+       CASE WHEN c.status = 'completed' AND n = c.attempts_made THEN 'connected'
             WHEN n % 2 = 0 THEN 'busy' ELSE 'no-answer' END,
        c.requested_at + (n * 3 || ' minutes')::interval,
        c.requested_at + (n * 3 || ' minutes')::interval,

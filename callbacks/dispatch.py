@@ -247,6 +247,9 @@ def finish_attempt(
     fields: dict[str, Any] = {"attempts_made": step.attempts_made, "claimed_by": None, "claimed_until": None}
     if step.next_attempt_at is not None:
         fields["next_attempt_at"] = step.next_attempt_at
+    if step.status == COMPLETED:
+        # Kept on the callback itself so that SLA figures over millions of rows need no join to attempts.
+        fields["conversation_at"] = attempt.bridged_at or attempt.answered_at or attempt.dial_started_at or now
     if not transition(session, callback, step.status, now=now, actor=actor, reason=step.reason,
                       details={"attempt": attempt.number, "outcome": outcome}, **fields):
         raise RuntimeError(f"callback {callback.id} changed under a row lock")  # cannot happen: we hold the lock

@@ -98,6 +98,8 @@ class Callback(Base):
     at_risk_reason: Mapped[str | None] = mapped_column(Text)
     ended_at: Mapped[datetime | None]
     end_reason: Mapped[str | None] = mapped_column(Text)
+    # When the conversation that kept the callback started (completed callbacks only).
+    conversation_at: Mapped[datetime | None]
     # Bumped on every change: compare-and-swap updates check it.
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -22,7 +22,6 @@ from sqlalchemy.orm import Session
 
 from callbacks.clock import ensure_utc
 from callbacks.db import Database
-from callbacks.dispatch import CONNECTED
 from callbacks.models import (
     CANCELED,
     COMPLETED,
@@ -30,14 +29,11 @@ from callbacks.models import (
     MISSED,
     OPEN_STATUSES,
     UNREACHABLE,
-    Attempt,
     Callback,
     InboundCall,
     UTCDateTime,
 )
 
-# The attempt outcome that makes a callback kept: customer and agent talked at least min_talk_time.
-CONVERSATION_OUTCOMES = (CONNECTED,)
 # Journey outcomes that mean the caller was put through to a person.
 REACHED_PERSON_OUTCOMES = ("human", "reached_agent", "answered")
 CALLBACK_OUTCOMES = ("callback_requested",)
@@ -246,15 +242,13 @@ def sla_figures(db: Database, zone: ZoneInfo, since: datetime, until: datetime, 
             .order_by(day, Callback.queue)
         ).all()
 
-        # Time from the request to the start of the conversation that kept it.
-        conversation = func.coalesce(Attempt.bridged_at, Attempt.answered_at, Attempt.dial_started_at)
-        wait = _seconds_between(dialect, conversation, Callback.requested_at)
+        # Time from the request to the start of the conversation that kept it (kept on the callback: no join).
+        wait = _seconds_between(dialect, Callback.conversation_at, Callback.requested_at)
 
         kept_rows = (
             select(Callback.id)
             .select_from(Callback)
-            .join(Attempt, and_(Attempt.callback_id == Callback.id, Attempt.outcome.in_(CONVERSATION_OUTCOMES)))
-            .where(*where, Callback.status == COMPLETED)
+            .where(*where, Callback.status == COMPLETED, Callback.conversation_at.is_not(None))
         )
         p50, p90 = _percentile(dialect, wait, 0.5).label("p50"), _percentile(dialect, wait, 0.9).label("p90")
         cell_times: dict[tuple[date | None, str], tuple[Any, Any]] = {}
@@ -262,7 +256,7 @@ def sla_figures(db: Database, zone: ZoneInfo, since: datetime, until: datetime, 
         queue_times: dict[str, tuple[Any, Any]] = {}
         overall_times: tuple[Any, Any] | None = None
         if dialect == "postgresql":
-            # One pass over the joined rows for all four groupings (the join is the expensive part).
+            # One pass over the kept rows for all four groupings.
             grouped = session.execute(
                 kept_rows.with_only_columns(
                     day, Callback.queue, func.grouping(day, Callback.queue).label("g"), p50, p90

@@ -79,6 +79,17 @@ def make_callback(
         at_risk_reason=at_risk_reason,
         ended_at=(deadline if status == "missed" else now) if final else None,
         end_reason=end_reason,
+        # As the dispatcher records it: the start of the connected attempt of a completed callback.
+        conversation_at=next(
+            (
+                a.get("bridged_at") or a.get("answered_at")
+                for a in attempts or []
+                if a.get("outcome") == "connected" and (a.get("bridged_at") or a.get("answered_at"))
+            ),
+            None,
+        )
+        if status == "completed"
+        else None,
         version=1,
     )
     with db.session() as session:

@@ -68,6 +68,9 @@ def test_a_conversation_longer_than_the_minimum_completes_the_callback(app, prov
     assert done.status == COMPLETED and done.attempts_made == 1
     [attempt] = attempts_of(app, callback)
     assert attempt.outcome == "connected" and attempt.talk_seconds == 95
+    # The conversation's start is kept on the callback for the SLA figures.
+    assert done.conversation_at == (attempt.bridged_at or attempt.answered_at)
+    assert done.conversation_at is not None and done.requested_at <= done.conversation_at <= clock.now()
     # The agent is not offered work again until the wrap-up time has passed.
     freed = agent(app, ag.id)
     assert freed.busy_call_sid is None and freed.available_at == clock.now() + timedelta(seconds=30)
