@@ -10,6 +10,11 @@ callback, unless that callback is *urgent*: already flagged at risk by the watch
 that it could no longer start if it waited for one inbound conversation (the menu's `default_handle_time`) plus
 wrap-up. Each dispatch tick therefore claims urgent callbacks first, then rings agents for waiting callers, then
 claims the other due callbacks with the agents still free.
+
+A caller who leaves the queue (presses 1 for a callback, or hangs up) while agent calls still ring for it leaves
+more agent calls than callers: before claiming anything, each tick cancels the surplus, newest first, through the
+provider (`surplus_agent_calls`, `mark_caller_left`), and frees those agents at once with no missed-call pause
+(`CALLER_LEFT`). An agent who answered first hears that the caller has gone, as before.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ BRIDGED = "bridged"  # the agent talked with a caller taken from the queue
 CALLER_GONE = "caller_gone"  # the agent was ready, but the queue was empty (the caller hung up or was served)
 NOT_CONFIRMED = "not_confirmed"  # the agent answered but did not press 1
 NOT_PLACED = "not_placed"  # the provider refused the call, or never placed it
+# Every caller it could have taken left the queue while it still rang: the worker canceled it. Written before the
+# cancel is asked for, it also marks a call being canceled (no longer counted as ringing for anyone).
+CALLER_LEFT = "caller_left"
 
 # Twilio ends any call after 4 hours: a row "waiting" longer lost its status callback; nobody waits there.
 MAX_WAIT = timedelta(hours=4)
@@ -82,11 +90,15 @@ def waiting_callers(session: Session, now: datetime, queue: str | None = None) -
     return found
 
 
+def _will_take_a_caller() -> Any:
+    """Agent calls in flight that have not taken a caller yet and are not being canceled (each will take one)."""
+    return and_(AgentCall.state.in_(OPEN_STATES), AgentCall.bridged_at.is_(None),
+                or_(AgentCall.outcome.is_(None), AgentCall.outcome != CALLER_LEFT))
+
+
 def ringing_for(session: Session, queues: Iterable[str] | None = None) -> dict[str, int]:
     """Agent calls in flight per queue that have not taken a caller yet (each will take one)."""
-    query = (select(AgentCall.queue, func.count()).where(AgentCall.state.in_(OPEN_STATES),
-                                                         AgentCall.bridged_at.is_(None))
-             .group_by(AgentCall.queue))
+    query = select(AgentCall.queue, func.count()).where(_will_take_a_caller()).group_by(AgentCall.queue)
     if queues is not None:
         query = query.where(AgentCall.queue.in_(list(queues)))
     return {queue: count for queue, count in session.execute(query).all()}
@@ -113,6 +125,80 @@ def unserved_callers(session: Session, now: datetime) -> list[Unserved]:
     unserved = [Unserved(queue, call.enqueued_at) for queue, calls in waiting.items()
                 for call in calls[ringing.get(queue, 0):] if call.enqueued_at is not None]
     return sorted(unserved, key=lambda u: u.enqueued_at)
+
+
+def unanswered_filter() -> Any:
+    """Agent calls still ringing (or about to): nobody picked up, nothing noted, no cancel asked for yet."""
+    return and_(_will_take_a_caller(), AgentCall.answered_at.is_(None), AgentCall.outcome.is_(None),
+                or_(AgentCall.call_status.is_(None), AgentCall.call_status.in_(("queued", "initiated", "ringing"))))
+
+
+@dataclass(frozen=True)
+class Surplus:
+    """An agent call ringing for nobody: its queue's callers all have an agent call older than it, or left."""
+
+    agent_call_id: int
+    queue: str
+    call_sid: str | None
+
+
+def surplus_agent_calls(session: Session, now: datetime) -> list[Surplus]:
+    """Agent calls beyond the callers waiting in their queue, newest first, among those nobody answered yet.
+
+    The count is the claim's own (`ringing_for`: every agent call that will take a caller, answered or not), so
+    that the worker never keeps more agent calls than callers; only unanswered ones are canceled, the newest
+    first (the oldest has rung longest and is the likeliest to be answered next). A surplus call not placed yet
+    (no call id) is returned with `call_sid` None: it is canceled on a later tick, once placed.
+    """
+    ringing = ringing_for(session)
+    if not ringing:
+        return []
+    waiting = {queue: len(calls) for queue, calls in waiting_callers(session, now).items()}
+    surplus = {queue: count - waiting.get(queue, 0) for queue, count in ringing.items()
+               if count > waiting.get(queue, 0)}
+    if not surplus:
+        return []
+    candidates = session.execute(
+        select(AgentCall.id, AgentCall.queue, AgentCall.call_sid)
+        .where(unanswered_filter(), AgentCall.queue.in_(list(surplus)))
+        .order_by(AgentCall.created_at.desc(), AgentCall.id.desc())
+    ).all()
+    found = []
+    for agent_call_id, queue, call_sid in candidates:
+        if surplus[queue] > 0:
+            surplus[queue] -= 1
+            found.append(Surplus(agent_call_id, queue, call_sid))
+    return found
+
+
+def mark_caller_left(session: Session, agent_call_id: int, recheck_at: datetime) -> bool:
+    """Claim an unanswered agent call for canceling (compare-and-swap); False when it moved on or was taken.
+
+    It stops counting as ringing for anyone at once; the sweep looks it up at `recheck_at` if it has not ended.
+    """
+    changed = session.execute(
+        update(AgentCall).where(AgentCall.id == agent_call_id, unanswered_filter(), AgentCall.call_sid.is_not(None))
+        .values(outcome=CALLER_LEFT, claimed_until=recheck_at)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return changed == 1
+
+
+def caller_left(session: Session, agent_call_id: int, now: datetime) -> bool:
+    """The provider canceled the agent call: end it and free the agent at once (they did nothing wrong)."""
+    call = session.scalar(select(AgentCall).where(AgentCall.id == agent_call_id).with_for_update()
+                          .execution_options(populate_existing=True))
+    if call is None or call.state == "ended":
+        return False
+    end(session, call, CALLER_LEFT, now, timedelta(0))
+    return True
+
+
+def cancel_too_late(session: Session, agent_call_id: int) -> None:
+    """The cancel did not take (the agent answered): the call goes on as any other, and counts again."""
+    session.execute(update(AgentCall).where(AgentCall.id == agent_call_id, AgentCall.state != "ended",
+                                            AgentCall.outcome == CALLER_LEFT)
+                    .values(outcome=None).execution_options(synchronize_session=False))
 
 
 def urgent_callbacks(centre: ContactCentre, now: datetime, handle_time: timedelta) -> Any:
@@ -213,7 +299,8 @@ def final_outcome(call: AgentCall, status: str) -> str:
     if call.bridged_at is not None:
         return BRIDGED
     if status != "completed":
-        return status  # no-answer, busy, failed, canceled: the agent never took it
+        # The worker canceled it because the caller left (even if it rang out first): not the agent's doing.
+        return CALLER_LEFT if call.outcome == CALLER_LEFT else status  # no-answer, busy, failed, canceled
     if call.outcome in (CALLER_GONE, NOT_CONFIRMED):
         return call.outcome
     return CALLER_GONE if call.confirmed_at is not None else NOT_CONFIRMED
@@ -244,10 +331,11 @@ def apply_status(session: Session, centre: ContactCentre, agent_call_id: int, re
         if report.duration is not None:
             call.talk_seconds = float(report.duration)
         # The dispatcher's rule for an agent's leg: wrap-up after a call they answered, a pause after one they
-        # let ring out (they may be away from the phone).
-        pause = centre.dispatch.wrap_up if report.status == "completed" else AGENT_MISSED_PAUSE
-        end(session, call, final_outcome(call, report.status), now, pause,
-            detail=f"error {report.error_code}" if report.error_code else None)
+        # let ring out (they may be away from the phone); none after one we canceled because the caller left.
+        outcome = final_outcome(call, report.status)
+        pause = centre.dispatch.wrap_up if report.status == "completed" else \
+            timedelta(0) if outcome == CALLER_LEFT else AGENT_MISSED_PAUSE
+        end(session, call, outcome, now, pause, detail=f"error {report.error_code}" if report.error_code else None)
     return "applied"
 
 
@@ -287,6 +375,7 @@ def callers_to_recheck(session: Session, now: datetime, limit: int = 20) -> list
 __all__ = [
     "BRIDGED",
     "CALLER_GONE",
+    "CALLER_LEFT",
     "NOT_CONFIRMED",
     "NOT_PLACED",
     "QUEUE_AGENT_PATH",
@@ -294,15 +383,21 @@ __all__ = [
     "QUEUE_CONNECT_PATH",
     "QUEUE_DONE_PATH",
     "HeadOfQueue",
+    "Surplus",
     "Unserved",
     "agent_call_url",
     "apply_status",
     "bridge",
+    "caller_left",
     "callers_to_recheck",
+    "cancel_too_late",
     "end",
     "end_inbound_call",
     "head_of_queue",
+    "mark_caller_left",
     "reservation_token",
+    "surplus_agent_calls",
+    "unanswered_filter",
     "unserved_callers",
     "urgent_callbacks",
     "waiting_callers",

@@ -294,7 +294,8 @@ class AgentCall(Base):
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
     # created -> dialing -> in_progress -> ended; `unknown` when the provider's answer was lost.
     state: Mapped[str] = mapped_column(String(16), default="created")
-    # bridged, caller_gone, not_confirmed, no-answer, busy, failed, canceled, not_placed
+    # bridged, caller_gone, caller_left, not_confirmed, no-answer, busy, failed, canceled, not_placed
+    # (caller_left on a call not ended yet: the worker is canceling it, see callbacks.inbound_queue)
     outcome: Mapped[str | None] = mapped_column(String(32))
     call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     worker_id: Mapped[str | None] = mapped_column(String(120))

@@ -102,6 +102,8 @@ class TickReport:
     # Agents rung for callers waiting in inbound queues (claimed, and accepted by the provider).
     queue_claimed: int = 0
     queue_dialed: int = 0
+    # Agent calls canceled because the callers they rang for left the queue (their agents are free again).
+    queue_canceled: int = 0
     # (callback id, attempt id, when dialed) for each call the provider accepted.
     dial_times: list[tuple[int, int, datetime]] = field(default_factory=list)
 
@@ -251,8 +253,10 @@ class Dispatcher:
         return [*self.claim(now, urgent_only=True), *self.inbound.claim(now), *self.claim(now)]
 
     def tick(self) -> TickReport:
-        """One dispatch round: claim, then dial each claim at its pacing slot."""
+        """One dispatch round: cancel agent calls ringing for nobody, claim, then dial each claim at its slot."""
         report = TickReport()
+        # First, so that an agent rung for a caller who left is free for this round's claims (their callback).
+        report.queue_canceled = self.inbound.cancel_surplus(self.clock.now())
         claimed = sorted(self.claim_round(self.clock.now()), key=lambda item: item.slot_at)
         report.claimed = sum(1 for item in claimed if isinstance(item, Claimed))
         report.queue_claimed = len(claimed) - report.claimed

@@ -6,6 +6,12 @@ free agent serving that queue and a calls-per-second slot, and write the agent c
 provider is asked to dial. The agent hears who waits and presses 1; `<Dial><Queue>` bridges them to the caller at
 the head of Twilio's queue. The agent's leg's status callbacks end the agent call and free the agent.
 
+A caller who leaves the queue while an agent call still rings for them leaves that call ringing for nobody: each
+tick first cancels agent calls beyond the callers still waiting (`cancel_surplus`), newest first, and frees those
+agents at once. The call is marked under the same pacing-row lock as the claim, with a compare-and-swap, before
+the provider is asked, so two workers never cancel or release one call twice; the canceled call's own status
+callback then finds it ended (or, if first, ends it the same way).
+
 Lost answers are settled like callback attempts: the sweep looks the call up with the provider before anything
 else happens, and an agent who found the queue empty makes it ask the provider whether the callers we still think
 wait are on the line at all.
@@ -36,6 +42,7 @@ from config.menus import menu_of
 from config.schema import ContactCentre
 from scheduler.pacing import lock_pacing_row, take_slots
 from scheduler.providers.base import (
+    CANCELABLE_STATUSES,
     CallRequest,
     OutcomeUnknown,
     Provider,
@@ -85,6 +92,42 @@ class QueueDistributor:
     def anyone_waiting(self, now: datetime) -> bool:
         with self.db.session() as session:
             return session.scalar(select(InboundCall.id).where(inbound_queue.waiting_filter(now)).limit(1)) is not None
+
+    # -- callers who left while agents were rung for them -----------------------------------------------------------
+    def cancel_surplus(self, now: datetime) -> int:
+        """Cancel agent calls still ringing beyond the callers waiting in their queue; returns how many stopped."""
+        with self.db.session() as session:
+            if session.scalar(select(AgentCall.id).where(inbound_queue.unanswered_filter()).limit(1)) is None:
+                return 0  # nothing rings unanswered: no need to take the lock
+            # Under the claim's lock: a claim cannot count a call as ringing for a caller while it is being marked,
+            # and two workers cannot both pick one call.
+            lock_pacing_row(session)
+            marked = [(found.agent_call_id, found.call_sid) for found in inbound_queue.surplus_agent_calls(session, now)
+                      if found.call_sid is not None  # not placed yet: canceled on a later tick, once it has an id
+                      and inbound_queue.mark_caller_left(session, found.agent_call_id, now + SETTLE)]
+        return sum(self._cancel(agent_call_id, sid) for agent_call_id, sid in marked)
+
+    def _cancel(self, agent_call_id: int, sid: str) -> bool:
+        """Ask the provider to stop one marked agent call; True when it stopped ringing."""
+        try:
+            info = self.provider.cancel_call(sid)
+        except ProviderError as exc:
+            # Maybe canceled, maybe not: the sweep looks the call up once the mark's short lease runs out, and
+            # cancels again if it still rings.
+            log.warning("agent call %s: cancel failed (%s); will look it up", agent_call_id, exc)
+            return False
+        now = self.clock.now()
+        with self.db.session() as session:
+            if info.status == "canceled" or (info.is_terminal and info.status != "completed"):
+                # Its status callback may have ended it first, the same way (see `final_outcome`).
+                inbound_queue.caller_left(session, agent_call_id, now)
+                log.info("agent call %s: the caller left the queue; canceled while ringing", agent_call_id)
+                return True
+            # Too late: the agent answered. They hear that the caller has gone and are released with wrap-up by
+            # the call's own status callbacks, as for any call that found the queue empty.
+            inbound_queue.cancel_too_late(session, agent_call_id)
+            log.info("agent call %s: answered before it could be canceled (%s)", agent_call_id, info.status)
+            return False
 
     # -- claiming ------------------------------------------------------------------------------------------------
     def claim(self, now: datetime) -> list[QueueClaim]:
@@ -183,11 +226,11 @@ class QueueDistributor:
                 .order_by(AgentCall.claimed_until).limit(limit).with_for_update(skip_locked=True)))
             for call in expired:
                 call.claimed_until = now + self.dispatch.lease
-            work = [(c.id, c.call_sid, c.created_at, c.agent_id) for c in expired]
+            work = [(c.id, c.call_sid, c.created_at, c.agent_id, c.outcome) for c in expired]
             recheck = inbound_queue.callers_to_recheck(session, now)
-        for agent_call_id, sid, created_at, agent_id in work:
+        for agent_call_id, sid, created_at, agent_id, outcome in work:
             try:
-                self._reconcile(agent_call_id, sid, created_at, agent_id)
+                self._reconcile(agent_call_id, sid, created_at, agent_id, outcome)
             except ProviderError as exc:
                 log.warning("agent call %s: could not reconcile with the provider (%s)", agent_call_id, exc)
         for inbound_id, sid in recheck:
@@ -197,7 +240,8 @@ class QueueDistributor:
                 log.warning("inbound call %s: could not ask the provider (%s)", inbound_id, exc)
         return len(work)
 
-    def _reconcile(self, agent_call_id: int, sid: str | None, created_at: datetime, agent_id: int | None) -> None:
+    def _reconcile(self, agent_call_id: int, sid: str | None, created_at: datetime, agent_id: int | None,
+                   outcome: str | None = None) -> None:
         now = self.clock.now()
         if sid is None:
             if now < created_at + SETTLE:
@@ -222,6 +266,15 @@ class QueueDistributor:
                                   detail="no call found at the provider: it was never placed")
             return
         info = self.provider.fetch_call(sid)
+        if outcome == inbound_queue.CALLER_LEFT and not info.is_terminal:
+            # Marked for canceling, but the cancel was lost or failed: try again while it rings; once answered,
+            # it is an ordinary call again.
+            if info.status in CANCELABLE_STATUSES:
+                self._cancel(agent_call_id, sid)
+            else:
+                with self.db.session() as session:
+                    inbound_queue.cancel_too_late(session, agent_call_id)
+            return
         if not info.is_terminal:
             return  # still ringing or talking: its status callbacks will end it; the lease was extended
         with self.db.session() as session:

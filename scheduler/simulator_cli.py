@@ -169,8 +169,9 @@ def _instructions(public: str, agents: list[str], lines: list[str], database_url
         "",
         f"  1. On \"Your phone\" ({DEMO_CALLER}), call {english} (English)"
         + (f" or {persian} (Persian)." if persian else "."),
-        "  2. Press 0 for an agent. While you wait in the queue, press 1 to be called back, then 1 for this number.",
-        "  3. Within a minute the worker rings an agent's phone on the page: answer it and press 1.",
+        "  2. Press 0 for an agent: an agent's phone on the page rings. Answer it and press 1 to talk to the caller.",
+        "  3. Or, while you wait, press 1 to be called back, then 1 for this number. The agent's phone stops",
+        "     ringing for you, and within seconds the worker rings an agent for the callback: answer it and press 1.",
         "     Then your phone rings: answer it. Talk for 20 seconds or more, hang up: the callback is completed.",
         "",
         f"  From a terminal:      ivr call --url {public} --from {DEMO_CALLER} --press 0,1,1",

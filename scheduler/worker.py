@@ -107,6 +107,9 @@ class Worker:
     def dispatch_job(self) -> None:
         self.heartbeat()
         report = self.dispatcher.tick()
+        if report.queue_canceled:
+            log.info("dispatch: %d agent calls canceled: the callers they rang for left the queue",
+                     report.queue_canceled)
         if report.claimed:
             log.info("dispatch: claimed %d, dialed %d, not placed %d, unknown %d, permanent %d", report.claimed,
                      report.dialed, report.not_placed, report.unknown, report.permanent)

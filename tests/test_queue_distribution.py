@@ -24,6 +24,7 @@ from tests.worker_helpers import (
     PhoneNetwork,
     add_agents,
     agent,
+    attempts_of,
     make_dispatcher,
     reload,
     request_callback,
@@ -291,3 +292,238 @@ def test_a_lost_answer_from_the_provider_is_looked_up_before_the_agent_is_freed(
     dispatcher.sweep()
     assert agent_calls(app)[0].outcome == "no-answer" and agent(app, ag.id).busy_call_sid is None
 
+
+
+# -- callers who leave while an agent is rung for them -------------------------------------------------------------
+def leaves_for_a_callback(caller: Caller) -> None:
+    """In the queue the caller presses 1, Twilio posts the Enqueue's action, and they ask to be called back."""
+    caller.post(caller.last.root.find("Enqueue").get("action"), {"QueueResult": "leave", "QueueTime": "20"})
+    caller.press("1").expect("We will call you back by")
+
+
+def hangs_up_in_the_queue(network: PhoneNetwork, caller: Caller) -> None:
+    network.post(f"{BASE_URL}/twilio/status", {"CallSid": caller.call_sid, "CallStatus": "completed",
+                                               "SequenceNumber": "5"})
+
+
+def attempt_token(app: Any, callback: Any) -> str:
+    from callbacks.dispatch import reservation_token
+
+    return reservation_token(attempts_of(app, callback)[0].id)
+
+
+def test_an_agent_rung_for_a_caller_who_left_for_a_callback_is_canceled_freed_at_once_and_rings_for_the_callback(
+    app, provider, network, clock
+):
+    [ag] = add_agents(app)
+    caller = caller_waits_in_billing(app)
+    dispatcher = make_dispatcher(app, provider)
+    assert dispatcher.tick().queue_dialed == 1
+    phone = AgentPhone(network)
+    phone.status("ringing")
+    clock.advance(seconds=20)
+    leaves_for_a_callback(caller)
+    [callback] = callbacks_of(app)
+
+    clock.advance(seconds=2)
+    report = dispatcher.tick()
+    assert (report.queue_canceled, report.claimed, report.dialed, report.queue_claimed) == (1, 1, 1, 0)
+    assert provider.cancel_requests == [phone.sid] and provider.calls[phone.sid].status == "canceled"
+    [made] = agent_calls(app)
+    assert (made.state, made.outcome, made.ended_at) == ("ended", "caller_left", clock.now())
+    # Free at once (no missed-call pause), so this very tick the agent is rung for the caller's callback.
+    assert reload(app, callback).status == "dialing"
+    assert provider.requests[-1].to == ag.phone and "attempt=" in provider.requests[-1].url
+    assert agent(app, ag.id).busy_call_sid == attempt_token(app, callback)
+
+    # Twilio's status callback for the canceled call comes afterwards: it changes nothing.
+    clock.advance(seconds=1)
+    phone.status("canceled")
+    [after] = agent_calls(app)
+    assert (after.outcome, after.ended_at, after.sequence, after.call_status) == \
+        ("caller_left", made.ended_at, made.sequence, "ringing")
+    assert agent(app, ag.id).busy_call_sid == attempt_token(app, callback)
+    assert dispatcher.tick().queue_canceled == 0 and provider.cancel_requests == [phone.sid]
+
+
+def test_an_agent_rung_for_a_caller_who_hung_up_is_canceled_at_the_next_tick(app, provider, network, clock):
+    [ag] = add_agents(app)
+    caller = caller_waits_in_billing(app)
+    dispatcher = make_dispatcher(app, provider)
+    dispatcher.tick()
+    phone = AgentPhone(network)
+    phone.status("ringing")
+    hangs_up_in_the_queue(network, caller)
+    clock.advance(seconds=2)
+    assert dispatcher.tick().queue_canceled == 1
+    assert provider.cancel_requests == [phone.sid]
+    freed = agent(app, ag.id)
+    assert freed.busy_call_sid is None and freed.available_at == clock.now()
+
+
+def test_two_callers_waiting_and_one_leaves_cancels_only_the_newest_of_two_ringing_agent_calls(
+    app, provider, network, clock
+):
+    first, second = add_agents(app, 2)
+    leaving = caller_waits_in_billing(app)
+    caller_waits_in_billing(app, phone="+989121234568")
+    dispatcher = make_dispatcher(app, provider)
+    assert dispatcher.tick().queue_dialed == 2
+    older, newer = AgentPhone(network, 0), AgentPhone(network, 1)
+    older.status("ringing")
+    newer.status("ringing")
+    clock.advance(seconds=10)
+    hangs_up_in_the_queue(network, leaving)
+    clock.advance(seconds=2)
+    assert dispatcher.tick().queue_canceled == 1
+    # The newest is canceled: Twilio hands the remaining caller to whichever agent presses 1 first, and the
+    # oldest has rung longest.
+    assert provider.cancel_requests == [newer.sid]
+    kept, canceled = agent_calls(app)
+    assert (kept.id, kept.state, kept.outcome) == (older.id, "in_progress", None)
+    assert (canceled.id, canceled.state, canceled.outcome) == (newer.id, "ended", "caller_left")
+    assert agent(app, first.id).busy_call_sid is not None
+    assert agent(app, second.id).busy_call_sid is None and agent(app, second.id).available_at == clock.now()
+    # Idempotent: one caller, one agent call ringing for them; neither this worker nor another cancels again.
+    clock.advance(seconds=2)
+    assert dispatcher.tick().queue_canceled == 0
+    assert make_dispatcher(app, provider, worker_id="w2").tick().queue_canceled == 0
+    assert provider.cancel_requests == [newer.sid] and len(provider.requests) == 2
+
+
+def test_two_workers_at_once_cancel_a_surplus_agent_call_once(app, provider, network, clock):
+    import threading
+
+    add_agents(app)
+    caller = caller_waits_in_billing(app)
+    make_dispatcher(app, provider).tick()
+    AgentPhone(network).status("ringing")
+    hangs_up_in_the_queue(network, caller)
+    workers = [make_dispatcher(app, provider, worker_id=f"w{n}") for n in range(2)]
+    start = threading.Barrier(2)
+    canceled: list[int] = []
+
+    def run(worker: Any) -> None:
+        start.wait()
+        canceled.append(worker.inbound.cancel_surplus(clock.now()))
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(canceled) == [0, 1]
+    assert len(provider.cancel_requests) == 1
+
+
+def test_a_cancel_that_comes_after_the_agent_answered_leaves_the_call_and_they_hear_the_caller_has_gone(
+    app, provider, network, clock
+):
+    [ag] = add_agents(app)
+    caller = caller_waits_in_billing(app)
+    dispatcher = make_dispatcher(app, provider)
+    dispatcher.tick()
+    phone = AgentPhone(network)
+    phone.status("ringing")
+    hangs_up_in_the_queue(network, caller)
+    # The agent picks up just before the worker's tick; Twilio has not told us yet.
+    provider.set_status(phone.sid, "in-progress")
+    clock.advance(seconds=2)
+    assert dispatcher.tick().queue_canceled == 0
+    assert provider.cancel_requests == [phone.sid] and provider.calls[phone.sid].status == "in-progress"
+    [made] = agent_calls(app)
+    assert (made.state, made.outcome) == ("in_progress", None)
+    assert agent(app, ag.id).busy_call_sid is not None
+    phone.status("in-progress")
+    phone.root = network.twiml(phone.request.url, {"CallSid": phone.sid, "CallStatus": "in-progress"})
+    assert CALLER_GONE in said(phone.root) and phone.root.find("Hangup") is not None
+    phone.hangs_up(duration=4)
+    assert agent_calls(app)[0].outcome == "caller_gone"
+    assert agent(app, ag.id).available_at == clock.now() + WRAP_UP  # released with wrap-up, as before
+    assert dispatcher.tick().queue_canceled == 0 and len(provider.cancel_requests) == 1
+
+
+def test_a_failed_cancel_breaks_nothing_and_the_sweep_cancels_the_call_once_it_looks_it_up(
+    app, provider, network, clock
+):
+    [ag] = add_agents(app)
+    caller = caller_waits_in_billing(app)
+    dispatcher = make_dispatcher(app, provider)
+    dispatcher.tick()
+    phone = AgentPhone(network)
+    phone.status("ringing")
+    hangs_up_in_the_queue(network, caller)
+    provider.fail_next_cancel(OutcomeUnknown("read timeout"))
+    clock.advance(seconds=2)
+    report = dispatcher.tick()
+    assert (report.queue_canceled, report.queue_claimed) == (0, 0)
+    assert agent_calls(app)[0].state == "in_progress" and agent(app, ag.id).busy_call_sid is not None
+    assert dispatcher.tick().queue_canceled == 0 and len(provider.cancel_requests) == 1  # not asked every tick
+    clock.advance(seconds=11)
+    dispatcher.sweep()
+    assert provider.cancel_requests == [phone.sid, phone.sid]
+    [made] = agent_calls(app)
+    assert (made.state, made.outcome) == ("ended", "caller_left")
+    assert agent(app, ag.id).available_at == clock.now()
+
+
+class StatusFirstProvider(FakeProvider):
+    """Twilio's status callback for the canceled call outruns its answer to the cancel request."""
+
+    phone: AgentPhone | None = None
+
+    def cancel_call(self, sid: str) -> CallInfo:
+        info = super().cancel_call(sid)
+        assert self.phone is not None
+        self.phone.status(info.status)
+        return info
+
+
+def test_a_canceled_calls_status_callback_arriving_first_frees_the_agent_without_a_pause(app, network, clock):
+    provider = StatusFirstProvider(clock=clock)
+    network.provider = provider
+    [ag] = add_agents(app)
+    caller = caller_waits_in_billing(app)
+    dispatcher = make_dispatcher(app, provider)
+    dispatcher.tick()
+    provider.phone = AgentPhone(network)
+    provider.phone.status("ringing")
+    leaves_for_a_callback(caller)
+    clock.advance(seconds=2)
+    report = dispatcher.tick()
+    assert (report.queue_canceled, report.claimed) == (1, 1)
+    [made] = agent_calls(app)
+    assert (made.state, made.outcome, made.call_status) == ("ended", "caller_left", "canceled")
+    [callback] = callbacks_of(app)
+    assert agent(app, ag.id).busy_call_sid == attempt_token(app, callback)
+
+
+def callbacks_of(app: Any) -> list[Any]:
+    from callbacks.models import Callback
+
+    with app.extensions["ivr"].db.session() as session:
+        return list(session.scalars(select(Callback).order_by(Callback.id)))
+
+
+def test_a_failed_cancel_of_a_call_the_agent_then_answered_leaves_an_ordinary_call(app, provider, network, clock):
+    [ag] = add_agents(app)
+    caller = caller_waits_in_billing(app)
+    dispatcher = make_dispatcher(app, provider)
+    dispatcher.tick()
+    phone = AgentPhone(network)
+    phone.status("ringing")
+    hangs_up_in_the_queue(network, caller)
+    provider.fail_next_cancel(OutcomeUnknown("read timeout"))
+    clock.advance(seconds=2)
+    dispatcher.tick()
+    provider.set_status(phone.sid, "in-progress")
+    clock.advance(seconds=11)
+    dispatcher.sweep()
+    assert provider.cancel_requests == [phone.sid]  # not asked again: it was answered
+    [made] = agent_calls(app)
+    assert (made.state, made.outcome) == ("in_progress", None)
+    phone.answers()
+    assert CALLER_GONE in said(phone.root)
+    phone.hangs_up(duration=3)
+    assert agent_calls(app)[0].outcome == "caller_gone"
+    assert agent(app, ag.id).available_at == clock.now() + WRAP_UP

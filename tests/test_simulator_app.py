@@ -281,3 +281,47 @@ def test_a_caller_waiting_in_the_queue_is_answered_by_the_agent_the_worker_rings
         assert free_agents(session, clock.now()) == []
         assert [a.id for a in free_agents(session, clock.now() + rt.centre.dispatch.wrap_up)] == [sara.id]
     assert_executed_exactly_what_was_answered(sim, wire)
+
+
+def test_a_caller_who_leaves_the_queue_for_a_callback_stops_the_agents_phone_and_that_agent_calls_back(
+    app: Any, sim: Simulator, wire: RecordingHttp, provider: TwilioProvider, clock: Any
+) -> None:
+    from callbacks.models import Agent, AgentCall
+
+    rt = app.extensions["ivr"]
+    add_agent(app, "Sara", AGENT_PHONE)
+    dispatcher = Dispatcher(rt.db, rt.centre, provider, clock, worker_id="test", base_url=rt.settings.public_base_url,
+                            caller_id="+982191000000", sleep=lambda _s: None)
+    sid = sim.dial_in(CUSTOMER, ENGLISH_LINE)
+    wait_for_gather(sim, sid)
+    sim.press(sid, "0")
+    assert sim.run_until(lambda: sim.call(sid).queue == "general", 60)
+    wait_for_gather(sim, sid)
+    assert dispatcher.tick().queue_dialed == 1
+    sim.run_due()
+    [queue_ring] = sim.ringing(AGENT_PHONE)
+    sim.press(sid, "1")  # leave the queue while Sara's phone rings for me
+    assert sim.run_until(lambda: sim.call(sid).queue is None, 30)
+    wait_for_gather(sim, sid)
+    sim.press(sid, "1")  # call me back on this number
+    assert sim.run_until(lambda: sim.call(sid).ended, 120)
+
+    report = dispatcher.tick()  # the worker's next tick
+    assert (report.queue_canceled, report.dialed) == (1, 1), report
+    assert queue_ring.status == "canceled" and queue_ring.answered_at is None
+    sim.run_due()
+    [callback_ring] = sim.ringing(AGENT_PHONE)  # Sara's phone rings again at once: the callback
+    assert callback_ring.sid != queue_ring.sid
+    statuses = [(e.params["CallStatus"], e.params["SequenceNumber"]) for e in wire.exchanges
+                if "/twilio/status?agent_call=" in e.url]
+    assert statuses == [("initiated", "0"), ("ringing", "1"), ("canceled", "2")]
+    update = [(method, path, data) for method, path, data in provider.client.http_client.sent if method == "POST"
+              and path.endswith(f"/Calls/{queue_ring.sid}.json")]
+    assert [data for _m, _p, data in update] == [{"Status": "canceled"}]
+    with rt.db.session() as session:
+        made = session.scalar(select(AgentCall))
+        attempt = session.scalar(select(Attempt))
+        sara = session.scalar(select(Agent))
+        assert (made.state, made.outcome, made.call_status) == ("ended", "caller_left", "canceled")
+        assert attempt.agent_call_sid == callback_ring.sid and sara.busy_call_sid == f"attempt:{attempt.id}"
+    assert_executed_exactly_what_was_answered(sim, wire)

@@ -61,6 +61,30 @@ class Softphone:
                      and (number is None or c["to"] == number)), None)
 
 
+def answer_an_agent_call(phone: Softphone, seconds: float = 90) -> dict[str, Any]:
+    """Answer whichever agent's phone rings until one answers with a whisper to press 1 for.
+
+    While the caller waited in the queue the worker may have rung an agent for them: once they left it, the worker
+    cancels that ring (it ends before anyone picks up), or, answered a moment too soon, the agent hears that the
+    caller has gone and the call ends. Either way the next ring is the callback.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        ringing = phone.until("the worker to ring an agent", lambda: phone.ringing(),
+                              max(1.0, deadline - time.monotonic()))
+        rang_at = time.monotonic()
+        phone.post(f"calls/{ringing['sid']}/answer")
+
+        def whisper_or_end(sid: str = ringing["sid"]) -> dict[str, Any] | None:
+            call = phone.call(sid)
+            return call if call["listening"] or call["status"] in ENDED else None
+
+        if phone.until("the agent's whisper, or the call to end", whisper_or_end)["listening"]:
+            return {**ringing, "rang_at": rang_at}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no agent call with a whisper within {seconds:g} s; calls: {phone.calls()}")
+
+
 def drive_callback(url: str, customer: str = CUSTOMER, line: str = ENGLISH_LINE, talk_seconds: float = 22,
                    ) -> dict[str, float]:
     """Call in, ask for a callback from the queue, then answer the worker's call as the agent and as the customer.
@@ -80,10 +104,8 @@ def drive_callback(url: str, customer: str = CUSTOMER, line: str = ENGLISH_LINE,
     phone.post(f"calls/{sid}/press", digits="1")
     phone.until("the goodbye", lambda: phone.call(sid)["status"] in ENDED)
     marks["booked"] = time.monotonic() - started
-    agent = phone.until("the worker to ring an agent", lambda: phone.ringing(), 90)
-    marks["agent_rang"] = time.monotonic() - started
-    phone.post(f"calls/{agent['sid']}/answer")
-    phone.until("the agent's whisper", lambda: phone.listening(agent["sid"]))
+    agent = answer_an_agent_call(phone)
+    marks["agent_rang"] = agent["rang_at"] - started
     phone.post(f"calls/{agent['sid']}/press", digits="1")
     leg = phone.until("the customer's phone to ring", lambda: phone.ringing(customer, "outbound-dial"))
     marks["customer_rang"] = time.monotonic() - started

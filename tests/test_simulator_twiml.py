@@ -357,3 +357,41 @@ def test_hanging_up_in_the_queue_tells_the_enqueue_action(sim: Simulator, web: F
     assert web.to("/done")[0].params["QueueResult"] == "hangup"
     assert sim.queues["general"] == [] and sim.call(sid).status == "completed"
 
+
+
+def test_canceling_a_ringing_call_ends_it_canceled_with_its_status_callback_next_in_sequence(
+    sim: Simulator, web: FakeApp
+) -> None:
+    _outbound_pages(web)
+    sid = sim.create_call({"To": AGENT, "From": "+10000000000", "Url": BASE + "/agent",
+                           "StatusCallback": BASE + "/status",
+                           "StatusCallbackEvent": ["initiated", "ringing", "answered", "completed"]})["sid"]
+    sim.run_due()
+    assert [c.sid for c in sim.ringing(AGENT)] == [sid]
+    answer = sim.update_call(sid, {"Status": "canceled"})
+    assert answer["status"] == "canceled" and answer["end_time"] is not None  # ended before the REST answer
+    assert sim.ringing(AGENT) == []
+    sim.answer(sid)  # too late to pick up
+    sim.advance(60)
+    statuses = [(r.params["CallStatus"], r.params["SequenceNumber"]) for r in web.to("/status")]
+    assert statuses == [("initiated", "0"), ("ringing", "1"), ("canceled", "2")]
+    assert web.to("/agent") == []  # nobody answered: the call's TwiML was never asked for
+    assert sim.fetch_call(sid)["status"] == "canceled"
+
+
+def test_canceling_leaves_an_answered_call_alone_and_completing_hangs_it_up(sim: Simulator, web: FakeApp) -> None:
+    _outbound_pages(web)
+    sid = sim.create_call({"To": AGENT, "From": "+10000000000", "Url": BASE + "/agent",
+                           "StatusCallback": BASE + "/status"})["sid"]
+    sim.run_due()
+    sim.answer(sid)
+    sim.run_due()
+    assert sim.update_call(sid, {"Status": "canceled"})["status"] == "in-progress"
+    sim.advance(1)
+    assert sim.call(sid).status == "in-progress"
+    sim.update_call(sid, {"Status": "completed"})
+    sim.run_due()
+    assert sim.call(sid).status == "completed"
+    with pytest.raises(SimulatorError) as invalid:
+        sim.update_call(sid, {"Status": "busy"})
+    assert invalid.value.status == 400

@@ -77,6 +77,20 @@ def test_fetch_and_list_used_for_reconciliation_match_the_description(stub, twil
     assert twilio.send_sms(to="+989121111111", from_=CALLER_ID, body="Callback missed").startswith("SM")
 
 
+def test_a_cancel_matches_the_description_and_leaves_an_answered_call_alone(stub, twilio):
+    ringing = twilio.create_call(a_call())
+    stub.set_status(ringing.sid, "ringing")
+    assert twilio.cancel_call(ringing.sid).status == "canceled"
+    sent = stub.requests[-1]
+    assert (sent["method"], sent["path"]) == ("POST", f"/2010-04-01/Accounts/{ACCOUNT}/Calls/{ringing.sid}.json")
+    assert sent["form"] == {"Status": ["canceled"]}
+    answered = twilio.create_call(a_call(to="+989121234568"))
+    stub.set_status(answered.sid, "in-progress")
+    assert twilio.cancel_call(answered.sid).status == "in-progress"  # too late: Twilio leaves it as it is
+    with pytest.raises(ProviderPermanentError):
+        twilio.cancel_call("CA" + "0" * 32)
+
+
 def test_a_malformed_request_would_be_refused_by_the_description(validator):
     # The oracle itself: a create without To is rejected, so passing requests above really were checked.
     with TwilioStub(validator=validator) as server:
@@ -90,6 +104,11 @@ def test_a_malformed_request_would_be_refused_by_the_description(validator):
         answer = provider.client.request("POST", "https://api.twilio.com" + path, data={"From": CALLER_ID})
         assert answer.status_code == 400
         assert len(server.errors) == 1 and "'To' is a required property" in server.errors[0]
+        server.errors.clear()
+        update = provider.client.request("POST", f"https://api.twilio.com{path[:-5]}/CA{'0' * 32}.json",
+                                         data={"Status": "ringing"})
+        assert update.status_code == 400  # a call can only be updated to canceled or completed
+        assert len(server.errors) == 1 and "canceled" in server.errors[0]
 
 
 @pytest.mark.parametrize(

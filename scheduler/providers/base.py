@@ -1,7 +1,8 @@
 """The telephony provider interface the dispatcher dials through, and its domain errors.
 
-A provider places one outbound call per `create_call`, tells us about a call by its id, and lists calls to a
-number so that a lost answer can be reconciled before we dial again. Status changes come back as webhooks to
+A provider places one outbound call per `create_call`, tells us about a call by its id, lists calls to a
+number so that a lost answer can be reconciled before we dial again, and cancels a call nobody has answered yet
+(an agent rung for a caller who left the queue). Status changes come back as webhooks to
 `POST /twilio/status` (see `callbacks.dispatch.apply_leg_status`), not through this interface.
 
 Implementations: `scheduler.providers.twilio.TwilioProvider` (the REST API), `scheduler.providers.fake.FakeProvider`
@@ -17,6 +18,8 @@ from typing import Protocol, runtime_checkable
 # Twilio's CallStatus values after which nothing more happens on a call.
 TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 ACTIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
+# Statuses of a call nobody has answered yet: what `cancel_call` (Twilio's Status=canceled) can still stop.
+CANCELABLE_STATUSES = frozenset({"queued", "initiated", "ringing"})
 
 
 class ProviderError(Exception):
@@ -101,6 +104,18 @@ class Provider(Protocol):
         """Recent calls matching every given filter, newest first."""
         ...
 
+    def cancel_call(self, sid: str) -> CallInfo:
+        """Stop a call that is still queued or ringing (Twilio: update the call with Status=canceled).
+
+        Returns the call as the provider shows it afterwards: status `canceled` when the cancel took (its status
+        callback follows, reporting `canceled`). A call already answered is left alone, as Twilio does (ending a
+        call in progress would take Status=completed): any other status in the answer (`in-progress`,
+        `completed`, `no-answer`, ...) means it was too late and nothing changed. Raises ProviderPermanentError
+        when the provider has no such call, ProviderTransientError when the request was refused before
+        processing, OutcomeUnknown when it may or may not have been carried out (look the call up later).
+        """
+        ...
+
     def send_sms(self, *, to: str, from_: str, body: str) -> str:
         """Send a text message (supervisor alerts); returns the provider's message id."""
         ...
@@ -108,6 +123,7 @@ class Provider(Protocol):
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "CANCELABLE_STATUSES",
     "TERMINAL_STATUSES",
     "CallInfo",
     "CallRequest",

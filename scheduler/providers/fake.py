@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from callbacks.clock import Clock, SystemClock
-from scheduler.providers.base import CallInfo, CallRequest, ProviderError, ProviderPermanentError
+from scheduler.providers.base import (
+    CANCELABLE_STATUSES,
+    CallInfo,
+    CallRequest,
+    ProviderError,
+    ProviderPermanentError,
+)
 
 
 @dataclass
@@ -38,7 +44,10 @@ class FakeProvider:
     messages: list[dict[str, str]] = field(default_factory=list)
     # Numbers for which create_call raises ProviderPermanentError (Twilio 21211, invalid 'To').
     invalid_numbers: set[str] = field(default_factory=set)
+    # Sids of calls cancel_call was asked to stop, in order (whether or not it was too late).
+    cancel_requests: list[str] = field(default_factory=list)
     _failures: deque[_Failure] = field(default_factory=deque)
+    _cancel_failures: deque[ProviderError] = field(default_factory=deque)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,6 +69,10 @@ class FakeProvider:
             )
             self.calls[sid] = call
             return call
+
+    def fail_next_cancel(self, error: ProviderError) -> None:
+        """Make the next cancel_call raise `error` (the call is left as it is)."""
+        self._cancel_failures.append(error)
 
     def add_child(self, parent_sid: str, to: str, from_: str) -> CallInfo:
         """A leg Twilio creates itself for a TwiML <Dial> on `parent_sid`."""
@@ -107,6 +120,18 @@ class FakeProvider:
             ]
             return found[:limit]
 
+    def cancel_call(self, sid: str) -> CallInfo:
+        with self._lock:
+            self.cancel_requests.append(sid)
+            if self._cancel_failures:
+                raise self._cancel_failures.popleft()
+            if sid not in self.calls:
+                raise ProviderPermanentError(f"no call {sid}", code="20404", status=404)
+            call = self.calls[sid]
+            if call.status in CANCELABLE_STATUSES:  # like Twilio: an answered or ended call is left as it is
+                call = self.calls[sid] = replace(call, status="canceled")
+            return call
+
     def send_sms(self, *, to: str, from_: str, body: str) -> str:
         with self._lock:
             sid = "SM" + f"{next(self._ids):032x}"
@@ -128,6 +153,8 @@ class JournalProvider:
 
     def __init__(self, path: Path | str, clock: Clock | None = None):
         self.path = Path(path)
+        # Canceled calls go to a file of their own, so that the journal stays one line per placed call.
+        self.canceled_path = self.path.with_name(self.path.name + ".canceled")
         self.clock = clock or SystemClock()
         self._count = itertools.count(1)
 
@@ -151,9 +178,17 @@ class JournalProvider:
         with open(self.path, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
 
-    def _info(self, entry: dict[str, str]) -> CallInfo:
+    def canceled(self) -> set[str]:
+        """Sids of the calls `cancel_call` stopped (by any process)."""
+        if not self.canceled_path.exists():
+            return set()
+        with open(self.canceled_path, encoding="utf-8") as fh:
+            return {line.strip() for line in fh if line.strip()}
+
+    def _info(self, entry: dict[str, str], canceled: set[str] | None = None) -> CallInfo:
         created = datetime.fromisoformat(entry["created_at"]).astimezone(UTC)
-        return CallInfo(entry["sid"], entry["to"], entry["from"], "queued", created)
+        status = "canceled" if entry["sid"] in (canceled if canceled is not None else self.canceled()) else "queued"
+        return CallInfo(entry["sid"], entry["to"], entry["from"], status, created)
 
     def fetch_call(self, sid: str) -> CallInfo:
         for entry in self.entries():
@@ -161,11 +196,23 @@ class JournalProvider:
                 return self._info(entry)
         raise ProviderPermanentError(f"no call {sid}", code="20404", status=404)
 
+    def cancel_call(self, sid: str) -> CallInfo:
+        """Journal calls never ring past `queued`, so a cancel always takes."""
+        info = self.fetch_call(sid)
+        if info.status != "canceled":
+            with open(self.canceled_path, "a", encoding="utf-8") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                fh.write(sid + "\n")
+                fh.flush()
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return replace(info, status="canceled")
+
     def list_calls(
         self, *, to: str | None = None, from_: str | None = None, parent_sid: str | None = None,
         created_after: datetime | None = None, limit: int = 50,
     ) -> list[CallInfo]:
-        found = [self._info(e) for e in reversed(self.entries())
+        canceled = self.canceled()
+        found = [self._info(e, canceled) for e in reversed(self.entries())
                  if (to is None or e["to"] == to) and (from_ is None or e["from"] == from_) and parent_sid is None]
         if created_after is not None:
             found = [c for c in found if c.created_at is not None and c.created_at >= created_after]

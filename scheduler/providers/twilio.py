@@ -116,6 +116,18 @@ class TwilioProvider:
         except requests.exceptions.RequestException as exc:
             raise ProviderTransientError(f"fetch call: {exc}") from exc
 
+    def cancel_call(self, sid: str) -> CallInfo:
+        # Status=canceled ends only a queued or ringing call; an answered call is left as it is (Status=completed
+        # would hang it up). Twilio answers with the call resource either way, so its status tells which.
+        try:
+            return _info(self.client.calls(sid).update(status="canceled"))
+        except TwilioRestException as exc:
+            if exc.status == 404:
+                raise ProviderPermanentError(f"no call {sid}", code=str(exc.code), status=404) from exc
+            raise _error(exc, "cancel call") from exc
+        except requests.exceptions.RequestException as exc:
+            raise _error(exc, "cancel call") from exc
+
     def list_calls(
         self, *, to: str | None = None, from_: str | None = None, parent_sid: str | None = None,
         created_after: datetime | None = None, limit: int = 50,

@@ -1,4 +1,4 @@
-"""A local stand-in for Twilio's REST API (Calls create/list/fetch, Messages create), for tests and benchmarks.
+"""A local stand-in for Twilio's REST API (Calls create/list/fetch/update, Messages create), for tests and benchmarks.
 
 Point the real adapter at it with TWILIO_API_BASE_URL. Given a validator (see `openapi_validator`), it checks
 every request against Twilio's official OpenAPI description and refuses (HTTP 400, recorded in `errors`) any the
@@ -61,6 +61,7 @@ class TwilioStub:
             Rule(f"{PREFIX}/Calls.json", methods=["POST"], endpoint="create_call"),
             Rule(f"{PREFIX}/Calls.json", methods=["GET"], endpoint="list_calls"),
             Rule(f"{PREFIX}/Calls/<sid>.json", methods=["GET"], endpoint="fetch_call"),
+            Rule(f"{PREFIX}/Calls/<sid>.json", methods=["POST"], endpoint="update_call"),
             Rule(f"{PREFIX}/Messages.json", methods=["POST"], endpoint="create_message"),
         ])
 
@@ -165,6 +166,21 @@ class TwilioStub:
             return self._json({"code": 20404, "message": f"The requested resource {request.path} was not found",
                                "status": 404}, 404)
         return self._json(self._call_json(call), 200)
+
+    def _update_call(self, request: Request, account: str, sid: str) -> Response:
+        """Status=canceled stops a queued or ringing call; Status=completed ends any call still going on."""
+        with self._lock:
+            call = self.calls.get(sid)
+            if call is None:
+                return self._json({"code": 20404, "message": f"The requested resource {request.path} was not found",
+                                   "status": 404}, 404)
+            wanted = request.form.get("Status")
+            if wanted == "canceled" and call["status"] in ("queued", "initiated", "ringing"):
+                call["status"] = "canceled"
+            elif wanted == "completed" and call["status"] in ("queued", "initiated", "ringing", "in-progress"):
+                call["status"] = "completed"
+            call["date_updated"] = format_datetime(datetime.now(UTC), usegmt=True)
+            return self._json(self._call_json(call), 200)
 
     def _list_calls(self, request: Request, account: str) -> Response:
         wanted = {"to": request.args.get("To"), "from": request.args.get("From"),

@@ -399,20 +399,41 @@ class Simulator:
             return found
 
     def update_call(self, sid: str, form: Mapping[str, str]) -> dict[str, Any]:
-        """POST .../Calls/{sid}.json: Status=completed or canceled ends the call."""
+        """POST .../Calls/{sid}.json with Status, as Twilio documents it.
+
+        `canceled` stops a call that is queued or ringing (it ends `canceled`, and its status callback reports
+        that with the next SequenceNumber) and leaves an answered call alone; `completed` also hangs up a call in
+        progress. The answer is the call as it is afterwards.
+        """
         status = (form.get("Status") or "").strip()
+        if status and status not in ("canceled", "completed"):  # outside the enum of Twilio's description
+            raise SimulatorError(400, 20001, f"Invalid Status {status!r}: must be canceled or completed")
         with self.lock:
             call = self.calls.get(sid)
             if call is None:
                 raise SimulatorError(404, 20404, f"The requested resource /Calls/{sid}.json was not found")
-            if status in ("completed", "canceled") and not call.ended:
-                if call.status in ("queued", "ringing"):
-                    self._post(sid, Event("cancel", status="canceled"))
-                else:
-                    self._post(sid, Event("hangup"))
+            # A pick-up (or a decline) already on its way wins, as when the phone is answered while Twilio
+            # handles the request: the answer then shows the call still ringing, and the cancel did nothing.
+            pending = {event.kind for event in call.inbox}
+            if status and not call.ended and call.status in ("queued", "initiated", "ringing") \
+                    and not pending & {"answer", "decline"}:
+                self._cancel(call)
+            elif status == "completed" and not call.ended:
+                self._post(sid, Event("hangup"))
             resource = call.resource()
         self.wakeup.set()
         return resource
+
+    def _cancel(self, call: Call) -> None:
+        """End a call nobody answered yet, at once: the REST answer already shows it `canceled`, like Twilio's."""
+        if call.direction == "outbound-api" and call.gen is not None:
+            call.gen.close()  # the ring is over; nothing of its script runs any more
+            call.gen, call.wait = None, None
+            call.inbox.clear()
+            self._end(call, "canceled")
+        else:
+            # A <Dial> leg: its parent's script hears of it and goes on with DialCallStatus.
+            call.inbox.appendleft(Event("cancel", status="canceled"))
 
     def send_message(self, form: Mapping[str, str]) -> dict[str, Any]:
         to, from_, body = (form.get(k, "").strip() for k in ("To", "From", "Body"))

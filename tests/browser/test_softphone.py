@@ -1,5 +1,8 @@
 """The softphone in headless Chromium: a caller asks for a callback, the worker dials it, agent and customer answer.
 
+While the caller waits in the queue the worker rings the agent for them; when they leave it for a callback, the
+worker cancels that ring and rings the same agent for the callback.
+
 The app is served on a loopback port with the simulator in real time (its thread), reaching our webhooks over
 HTTP with signed requests; the dispatcher runs in a background thread and dials through the real Twilio adapter
 pointed at the simulator's REST API. Time runs ten times faster than the wall clock (one clock for app,
@@ -19,7 +22,7 @@ import pytest
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from callbacks.models import Callback
+from callbacks.models import AgentCall, Attempt, Callback
 from scheduler.dispatcher import Dispatcher
 from scheduler.simulator import make_provider
 from tests.browser_helpers import screenshot
@@ -74,20 +77,23 @@ def line(app_config: dict[str, Any], sqlite_db: Any, centre: Any) -> Iterator[di
     dispatcher = Dispatcher(sqlite_db, centre, make_provider(rt.settings), clock, worker_id="browser-test",
                             base_url=url, caller_id=PERSIAN_LINE, sleep=lambda s: time.sleep(s / SPEED))
     stopping = threading.Event()
-    dialed: list[Any] = []
+    dialed: list[Any] = []  # ticks that placed callback attempt calls
+    queue_rung: list[Any] = []  # ticks that rang an agent for a caller waiting in a queue
 
     def work() -> None:
         while not stopping.is_set():
             report = dispatcher.tick()
             if report.dialed:
                 dialed.append(report)
+            if report.queue_dialed:
+                queue_rung.append(report)
             dispatcher.sweep()
             stopping.wait(0.3)
 
     worker = threading.Thread(target=work, name="softphone-dispatcher", daemon=True)
     worker.start()
     try:
-        yield {"url": url, "app": app, "db": sqlite_db, "dialed": dialed}
+        yield {"url": url, "app": app, "db": sqlite_db, "dialed": dialed, "queue_rung": queue_rung}
     finally:
         stopping.set()
         worker.join(timeout=10)
@@ -99,6 +105,23 @@ def line(app_config: dict[str, Any], sqlite_db: Any, centre: Any) -> Iterator[di
 def _callbacks(db: Any) -> list[tuple[str, str]]:
     with db.session() as session:
         return [(c.phone, c.status) for c in session.scalars(select(Callback))]
+
+
+def _attempt_call_sid(db: Any, seconds: float = 30) -> str:
+    """The call id of the callback attempt's first leg (the agent's phone), once the worker has placed it."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with db.session() as session:
+            sid = session.scalar(select(Attempt.agent_call_sid).where(Attempt.agent_call_sid.is_not(None)))
+        if sid:
+            return str(sid)
+        time.sleep(0.2)
+    raise AssertionError(f"no callback attempt was dialed within {seconds:g} s")
+
+
+def _queue_agent_calls(db: Any) -> list[tuple[str, str | None, Any]]:
+    with db.session() as session:
+        return [(c.state, c.outcome, c.answered_at) for c in session.scalars(select(AgentCall))]
 
 
 def test_a_caller_asks_for_a_callback_and_answers_it_with_the_agent(line: dict[str, Any], page: Any) -> None:
@@ -122,7 +145,14 @@ def test_a_caller_asks_for_a_callback_and_answers_it_with_the_agent(line: dict[s
     screenshot(page, "softphone-3-callback-booked")
     assert _callbacks(line["db"]) in ([(CUSTOMER, "pending")], [(CUSTOMER, "dialing")])
 
-    page.wait_for_selector(f'section.phone.agent[data-phone="{AGENT}"].is-ringing', timeout=30_000)
+    # While I waited in the queue the worker rang Sara for me; when I left, it stopped her phone (she did not
+    # answer) and freed her at once, so the phone that rings now is the callback.
+    callback_call = _attempt_call_sid(line["db"])
+    assert all((state, outcome, answered) == ("ended", "caller_left", None)
+               for state, outcome, answered in _queue_agent_calls(line["db"])), _queue_agent_calls(line["db"])
+    assert len(_queue_agent_calls(line["db"])) == sum(r.queue_dialed for r in line["queue_rung"])
+    page.wait_for_selector(f'section.phone.agent[data-phone="{AGENT}"][data-ringing="{callback_call}"]',
+                           timeout=30_000)
     screenshot(page, "softphone-4-agent-ringing")
     agent.locator('[data-action="answer"]').click()
     page.wait_for_selector(f'section.phone.agent[data-phone="{AGENT}"][data-listening="1"]')
@@ -140,7 +170,8 @@ def test_a_caller_asks_for_a_callback_and_answers_it_with_the_agent(line: dict[s
     while _callbacks(line["db"]) != [(CUSTOMER, "completed")] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _callbacks(line["db"]) == [(CUSTOMER, "completed")]
-    assert len(line["dialed"]) == 1  # exactly one call for the one attempt
+    # Exactly one call for the one attempt (agent calls for the queue are counted apart, in queue_rung).
+    assert sum(r.dialed for r in line["dialed"]) == 1
     page.wait_for_selector('#my-phone[data-state="idle"]')
     screenshot(page, "softphone-7-callback-completed")
     assert "completed" in me.locator(".status").inner_text()
