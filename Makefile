@@ -20,7 +20,7 @@ setup: $(BIN)/python
 setup-test: $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	./scripts/start-postgres.sh
-	./scripts/install-browser.sh
+	./scripts/install-system-packages.sh
 
 run: setup
 	$(BIN)/ivr db upgrade

@@ -6,7 +6,7 @@
         base_url = live_server(app)          # http://127.0.0.1:<free port>, stopped after the test
         page.goto(base_url + "/callback")
 
-Chromium comes from Debian (`scripts/install-browser.sh`), not from Playwright's download (there is no internet).
+Chromium comes from Debian (`scripts/install-system-packages.sh`), not from Playwright's download (there is no internet).
 Without /usr/bin/chromium the tests are skipped with the reason printed; in CI (CI=true) they fail instead.
 """
 
@@ -73,7 +73,7 @@ def live_server() -> Iterator[Callable[[Any], str]]:
 def require_chromium() -> Path:
     """The Chromium binary, or a skip (a failure in CI) saying how to install it."""
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} not found: run scripts/install-browser.sh (apt-get install chromium)"
+        message = f"{CHROMIUM} not found: run scripts/install-system-packages.sh (apt-get install chromium)"
         if IN_CI:
             pytest.fail(message + " (required in CI)")
         pytest.skip(message)
