@@ -11,12 +11,12 @@ import logging
 import smtplib
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 
 from callbacks.db import Database
 from callbacks.models import Alert, Callback
@@ -25,6 +25,9 @@ from config.schema import Alerts, ContactCentre
 from scheduler.providers.base import Provider
 
 log = logging.getLogger(__name__)
+# How long a worker may take to send one alert before another worker assumes it died and sends it instead.
+CLAIM_TIMEOUT = timedelta(minutes=5)
+
 SUBJECTS = {
     "at_risk": "Callback at risk",
     "missed": "Callback missed",
@@ -130,16 +133,30 @@ def alert_text(alert: Alert, callback: Callback | None, centre: ContactCentre) -
     return subject, "\n".join(lines), payload
 
 
+def _deliverable(now: datetime) -> Any:
+    """Never claimed, or claimed by a worker that did not finish sending within CLAIM_TIMEOUT (it died)."""
+    stale_before = (now - CLAIM_TIMEOUT).isoformat()
+    claimed_at = Alert.deliveries["at"].as_string()
+    return or_(
+        Alert.deliveries.is_(None),
+        and_(Alert.deliveries["claimed_by"].as_string().is_not(None), claimed_at < stale_before),
+    )
+
+
 def deliver_pending(db: Database, centre: ContactCentre, notifier: Notifier, worker_id: str, now: datetime,
                     limit: int = 50) -> int:
-    """Send alerts not yet delivered; each is claimed first (compare-and-swap) so two workers never both send it."""
+    """Send alerts not yet delivered; each is claimed first (compare-and-swap) so two workers never both send it.
+
+    A claim left by a worker that died while sending is taken over after CLAIM_TIMEOUT: an alert may then go out
+    twice, which is better than a supervisor never hearing of a missed callback.
+    """
     with db.session() as session:
-        ids = list(session.scalars(select(Alert.id).where(Alert.deliveries.is_(None)).order_by(Alert.id).limit(limit)))
+        ids = list(session.scalars(select(Alert.id).where(_deliverable(now)).order_by(Alert.id).limit(limit)))
     sent = 0
     for alert_id in ids:
         with db.session() as session:
             won = session.execute(
-                update(Alert).where(Alert.id == alert_id, Alert.deliveries.is_(None))
+                update(Alert).where(Alert.id == alert_id, _deliverable(now))
                 .values(deliveries={"claimed_by": worker_id, "at": now.isoformat()})
                 .execution_options(synchronize_session=False)
             ).rowcount == 1

@@ -6,7 +6,7 @@
         base_url = live_server(app)          # http://127.0.0.1:<free port>, stopped after the test
         page.goto(base_url + "/callback")
 
-Chromium comes from Debian (`scripts/install-system-packages.sh`), not from Playwright's download (there is no internet).
+Chromium comes from Debian (`scripts/install-system-packages.sh`), not from Playwright's download (no internet).
 Without /usr/bin/chromium the tests are skipped with the reason printed; in CI (CI=true) they fail instead.
 """
 

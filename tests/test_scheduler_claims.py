@@ -244,3 +244,26 @@ def test_the_digest_email_has_the_reports_subject_and_text(app, clock):
     assert subject.startswith("Example Support digest for 2026-11-21")
     assert "Requested:" in text and "Open now:" in text
     assert payload["kind"] == "digest"
+
+
+def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another(app, provider, clock):
+    from scheduler.alerts import CLAIM_TIMEOUT
+
+    rt = app.extensions["ivr"]
+    alerts_cfg = rt.centre.alerts.model_copy(update={"webhook_url": "https://hooks.example.com/x"})
+    posted = []
+    notifier = Notifier(alerts_cfg, provider=provider, sms_from="+14155550100", smtp_factory=FakeSMTP,
+                        post_json=lambda url, payload: posted.append(payload) or 200)
+    callback = request_callback(app, queue="urgent")
+    clock.set(reload(app, callback).deadline_at + timedelta(seconds=1))
+    Watchdog(rt.db, rt.centre, clock, worker_id="w").run()
+    # Worker "dead" claimed the alert and was killed before sending it.
+    with rt.db.session() as session:
+        session.scalar(select(Alert)).deliveries = {"claimed_by": "dead", "at": clock.now().isoformat()}
+    assert deliver_pending(rt.db, rt.centre, notifier, "alive", clock.now()) == 0  # the claim is still fresh
+    clock.advance(CLAIM_TIMEOUT + timedelta(seconds=1))
+    assert deliver_pending(rt.db, rt.centre, notifier, "alive", clock.now()) == 1
+    assert [p["kind"] for p in posted] == ["missed"]
+    with rt.db.session() as session:
+        assert session.scalar(select(Alert)).deliveries == {"webhook": "sent"}
+    assert deliver_pending(rt.db, rt.centre, notifier, "alive", clock.now()) == 0
