@@ -18,7 +18,19 @@ from callbacks.alerts import raise_alert
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.dispatch import NOT_PLACED
-from callbacks.models import DIALING, MISSED, PENDING, Agent, Alert, Attempt, Callback, DispatchState
+from callbacks.inbound_queue import OPEN_STATES, waiting_filter
+from callbacks.models import (
+    DIALING,
+    MISSED,
+    PENDING,
+    Agent,
+    AgentCall,
+    Alert,
+    Attempt,
+    Callback,
+    DispatchState,
+    InboundCall,
+)
 from callbacks.reports import daily_digest
 from callbacks.service import transition
 from config.schema import ContactCentre
@@ -96,12 +108,20 @@ class Watchdog:
                 select(Callback).where(Callback.status == PENDING).order_by(*_order(self.order)).limit(20000)))
             agents = self._agents_on_shift(session)
             in_flight = session.scalar(select(func.count()).select_from(Callback).where(Callback.status == DIALING))
+            # Live callers are served first (callbacks.inbound_queue): those waiting and those talking to an agent
+            # take the same agents the backlog needs.
+            callers_waiting = session.scalar(select(func.count()).select_from(InboundCall).where(waiting_filter(now)))
+            callers_talking = session.scalar(
+                select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))
+            )
         capacity = len(agents)
         cps = self.centre.dispatch.calls_per_second
+        inbound = self._inbound_handle_time()
         # Agents busy with our calls free up within an attempt's duration: start the backlog's clock after that.
         work = timedelta(0)
         if capacity:
             work = timedelta(seconds=self._handle(None).total_seconds() * min(in_flight, capacity) / 2)
+            work += inbound * callers_waiting + inbound * min(callers_talking, capacity) / 2
         risky = []
         for position, callback in enumerate(waiting):
             queue = self.centre.queues.get(callback.queue)
@@ -119,12 +139,19 @@ class Watchdog:
             if capacity == 0 and callback.deadline_at - now > handle + queue.sla.at_risk_margin:
                 continue  # nobody on shift yet, but there is still time for someone to come on
             if start > latest_start:
+                ahead = f"{position} callbacks" + (f" and {callers_waiting} callers waiting" if callers_waiting else "")
                 why = ("no agent on shift" if capacity == 0 else
-                       f"{position} callbacks ahead for {capacity} agents on shift; forecast start "
+                       f"{ahead} ahead for {capacity} agents on shift; forecast start "
                        f"{start.astimezone(self.centre.zone):%H:%M}, deadline "
                        f"{callback.deadline_at.astimezone(self.centre.zone):%H:%M}")
                 risky.append((callback, start, why))
         return risky
+
+    def _inbound_handle_time(self) -> timedelta:
+        """Expected length of one inbound conversation (the phone tree's default_handle_time)."""
+        from config.menus import menu_of
+
+        return timedelta(seconds=menu_of(self.centre).human.default_handle_time)
 
     def _handle(self, queue_id: str | None) -> timedelta:
         queue = self.centre.queue(queue_id)

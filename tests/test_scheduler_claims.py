@@ -267,3 +267,22 @@ def test_an_alert_claimed_by_a_worker_that_died_is_sent_by_another(app, provider
     with rt.db.session() as session:
         assert session.scalar(select(Alert)).deliveries == {"webhook": "sent"}
     assert deliver_pending(rt.db, rt.centre, notifier, "alive", clock.now()) == 0
+
+
+def test_callers_waiting_on_the_line_count_in_the_at_risk_forecast(app, provider, clock):
+    from callbacks.models import InboundCall
+
+    rt = app.extensions["ivr"]
+    add_agents(app, 1)
+    # A callback due in 30 minutes (urgent queue, wall clock): alone, one agent easily keeps it.
+    callback = request_callback(app, queue="urgent")
+    assert Watchdog(rt.db, rt.centre, clock, worker_id="w").forecast(clock.now()) == []
+    # Eight callers wait on the line; they are served first, three minutes each: the callback would start too late.
+    with rt.db.session() as session:
+        for n in range(8):
+            session.add(InboundCall(call_sid=f"CA{n:032d}", started_at=clock.now(), enqueued_at=clock.now(),
+                                    queue="general", outcome="human", path=[], zero_presses=1))
+    [(risky, start, why)] = Watchdog(rt.db, rt.centre, clock, worker_id="w").forecast(clock.now())
+    assert risky.id == callback.id
+    assert "8 callers waiting" in why
+    assert start > reload(app, callback).deadline_at - timedelta(minutes=12)
