@@ -57,14 +57,10 @@ from scheduler.providers.base import (
     ProviderPermanentError,
     ProviderTransientError,
 )
-from scheduler.queue_dispatch import QueueClaim, QueueDistributor
+from scheduler.queue_dispatch import SETTLE, SKEW, QueueClaim, QueueDistributor
 
 log = logging.getLogger(__name__)
 
-# How long after an unknown outcome we wait before trusting "not in the provider's Calls list".
-SETTLE = timedelta(seconds=10)
-# Clock skew allowed between us and the provider when matching a call by its creation time.
-SKEW = timedelta(seconds=30)
 # A claim this close to its lease's end is not dialed (the sweep may be about to take it back).
 LEASE_SAFETY = timedelta(seconds=5)
 FAULT_ENV = "IVR_WORKER_FAULT"
