@@ -187,16 +187,22 @@ def free_agents(session: Session, now: datetime, queue: str | None = None) -> li
     return [a for a in agents if queue is None or serves(a, queue)]
 
 
-def release_agent(session: Session, attempt: Attempt, now: datetime, pause: timedelta) -> None:
-    """Give the attempt's agent back (if this attempt still holds them), free again after `pause`."""
-    if attempt.agent_id is None:
+def free_agent(session: Session, agent_id: int | None, held_by: str, now: datetime, pause: timedelta) -> None:
+    """Give an agent back, free again after `pause`, only while the reservation `held_by` still holds them
+    (a later call may already have taken the agent: that reservation is left alone)."""
+    if agent_id is None:
         return
     session.execute(
         update(Agent)
-        .where(Agent.id == attempt.agent_id, Agent.busy_call_sid == reservation_token(attempt.id))
+        .where(Agent.id == agent_id, Agent.busy_call_sid == held_by)
         .values(busy_call_sid=None, busy_since=None, available_at=now + pause)
         .execution_options(synchronize_session=False)
     )
+
+
+def release_agent(session: Session, attempt: Attempt, now: datetime, pause: timedelta) -> None:
+    """Give the attempt's agent back (if this attempt still holds them), free again after `pause`."""
+    free_agent(session, attempt.agent_id, reservation_token(attempt.id), now, pause)
 
 
 # -- finishing attempts ------------------------------------------------------------------------------------------

@@ -28,8 +28,8 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from callbacks.dispatch import AGENT_MISSED_PAUSE, TERMINAL_CALL_STATUSES, LegStatus
-from callbacks.models import Agent, AgentCall, Callback, InboundCall
+from callbacks.dispatch import AGENT_MISSED_PAUSE, TERMINAL_CALL_STATUSES, LegStatus, free_agent
+from callbacks.models import AgentCall, Callback, InboundCall
 from config.schema import ContactCentre
 
 # -- URLs Twilio is given for an agent call (under /twilio, signature-checked like every webhook) -------------------
@@ -271,14 +271,7 @@ def bridge(session: Session, agent_call_id: int | None, caller_sid: str, now: da
 # -- status callbacks of the agent's leg ---------------------------------------------------------------------------
 def release(session: Session, call: AgentCall, now: datetime, pause: timedelta) -> None:
     """Give the agent back (if this call still holds them), free again after `pause`."""
-    if call.agent_id is None:
-        return
-    session.execute(
-        update(Agent)
-        .where(Agent.id == call.agent_id, Agent.busy_call_sid == reservation_token(call.id))
-        .values(busy_call_sid=None, busy_since=None, available_at=now + pause)
-        .execution_options(synchronize_session=False)
-    )
+    free_agent(session, call.agent_id, reservation_token(call.id), now, pause)
 
 
 def end(session: Session, call: AgentCall, outcome: str, now: datetime, pause: timedelta,
