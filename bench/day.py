@@ -21,16 +21,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from callbacks.agents import add_agent, set_shift
+from callbacks.attempts import LegStatus, apply_leg_status, mark_bridged
 from callbacks.clock import FrozenClock
 from callbacks.db import Database, upgrade
-from callbacks.dispatch import LegStatus, apply_leg_status, mark_bridged
 from callbacks.models import Callback
 from callbacks.service import CallbackService
 from config import load_contact_centre
 from config.settings import EXAMPLE_CONFIG
 from scheduler.dispatcher import Dispatcher
-from scheduler.providers.fake import FakeProvider
 from scheduler.watchdog import Watchdog
+from telephony.fake import FakeProvider
 
 TEHRAN = ZoneInfo("Asia/Tehran")
 OPEN = datetime(2026, 11, 22, 8, 0, tzinfo=TEHRAN)  # Sunday

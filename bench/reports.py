@@ -81,7 +81,7 @@ def measure(url: str) -> list[tuple[str, str, str]]:
             "CLOCK": clock,
         }
     )
-    from callbacks.supervisors import add_supervisor
+    from callbacks.accounts import add_supervisor
 
     try:
         add_supervisor(db, "bench@example.com", PASSWORD, NOW)

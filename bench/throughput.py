@@ -68,7 +68,7 @@ def seed(url: str, count: int) -> None:
 def worker_main(args: dict[str, Any]) -> None:
     """One worker process: dispatch until nothing is pending."""
     from scheduler.dispatcher import Dispatcher
-    from scheduler.providers.twilio import TwilioProvider
+    from telephony.twilio import TwilioProvider
 
     centre = load_contact_centre(EXAMPLE_CONFIG)
     centre = centre.model_copy(update={"dispatch": centre.dispatch.model_copy(
@@ -115,7 +115,7 @@ def run(workers: int, count: int, stub_url: str) -> dict[str, float]:
 
 
 def main(count: int = 3000) -> list[dict[str, float]]:
-    from scheduler.providers.twilio_stub import TwilioStub
+    from telephony.twilio_standin import TwilioStub
 
     results = []
     with TwilioStub() as stub:

@@ -1,7 +1,7 @@
 """Serving callers who wait in an inbound queue: which callers wait, which agent calls are ringing for them, and
 what each agent call's status callbacks and TwiML steps do to our records.
 
-The worker (`scheduler.queue_dispatch`) rings a free agent for each caller waiting beyond the agent calls already
+The worker (`scheduler.queue_ringing`) rings a free agent for each caller waiting beyond the agent calls already
 in flight for that queue; the agent hears who waits and how long, presses 1, and `<Dial><Queue>` takes the caller
 at the head of Twilio's queue. Nothing here does I/O beyond the session it is given; every function takes `now`.
 
@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from callbacks.dispatch import AGENT_MISSED_PAUSE, TERMINAL_CALL_STATUSES, LegStatus, free_agent
+from callbacks.attempts import AGENT_MISSED_PAUSE, TERMINAL_CALL_STATUSES, LegStatus, free_agent
 from callbacks.models import AgentCall, Callback, InboundCall
 from config.schema import ContactCentre
 

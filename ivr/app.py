@@ -57,9 +57,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         settings=settings, centre=centre, db=db, clock=clock, service=CallbackService(db, centre, clock)
     )
 
-    from callbacks import api, form, ratelimit, supervisor
-    from ivr import errors, health, status, voice
-    from scheduler import simulator_web
+    from ivr import health
+    from ivr.api import views as api
+    from ivr.form import views as form
+    from ivr.phone import outbound as status
+    from ivr.phone import webhooks as voice
+    from ivr.supervisor import views as supervisor
+    from ivr.web import errors, ratelimit
+    from telephony.simulator import web as simulator_web
 
     errors.init_app(app)
     ratelimit.init_app(app)

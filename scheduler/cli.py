@@ -16,8 +16,8 @@ def worker_command(once: bool, worker_id: str | None) -> None:
     """Dial due callbacks before their deadlines, settle leases, watch deadlines, send alerts and digests."""
     from callbacks.db import Database
     from config import ConfigError, SettingsError, load_contact_centre, load_settings
-    from scheduler.providers import ProviderNotAvailable, provider_for
     from scheduler.worker import Worker, WorkerRefused
+    from telephony import ProviderNotAvailable, provider_for
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

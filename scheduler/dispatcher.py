@@ -26,9 +26,7 @@ from typing import Any
 from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from callbacks.clock import Clock
-from callbacks.db import Database
-from callbacks.dispatch import (
+from callbacks.attempts import (
     AGENT_PATH,
     AGENT_UNAVAILABLE,
     CUSTOMER_PATH,
@@ -43,12 +41,15 @@ from callbacks.dispatch import (
     reservation_token,
     serves,
 )
+from callbacks.clock import Clock
+from callbacks.db import Database
 from callbacks.inbound_queue import urgent_callbacks
 from callbacks.models import DIALING, PENDING, Agent, Attempt, Callback, CallbackEvent, UTCDateTime
 from callbacks.service import transition
 from config.schema import ContactCentre
 from scheduler.pacing import take_slots
-from scheduler.providers.base import (
+from scheduler.queue_ringing import SETTLE, SKEW, QueueClaim, QueueDistributor
+from telephony.provider import (
     CallInfo,
     CallRequest,
     OutcomeUnknown,
@@ -57,7 +58,6 @@ from scheduler.providers.base import (
     ProviderPermanentError,
     ProviderTransientError,
 )
-from scheduler.queue_dispatch import SETTLE, SKEW, QueueClaim, QueueDistributor
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from callbacks.alerts import raise_alert
+from callbacks.attempts import NOT_PLACED
 from callbacks.clock import Clock
 from callbacks.db import Database
-from callbacks.dispatch import NOT_PLACED
 from callbacks.inbound_queue import OPEN_STATES, waiting_filter
 from callbacks.models import (
     DIALING,

@@ -23,10 +23,10 @@ from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.models import WorkerLock
 from config.schema import ContactCentre
-from scheduler.alerts import Notifier, deliver_pending
+from scheduler.delivery import Notifier, deliver_pending
 from scheduler.dispatcher import Dispatcher
-from scheduler.providers.base import Provider
 from scheduler.watchdog import Watchdog
+from telephony.provider import Provider
 
 log = logging.getLogger(__name__)
 WATCHDOG_EVERY = timedelta(seconds=30)

@@ -31,7 +31,8 @@ TEHRAN = ZoneInfo("Asia/Tehran")
 DEFAULT_NOW = datetime(2026, 11, 22, 10, 0, tzinfo=TEHRAN)
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SHARED = Path(os.environ.get("IVR_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SHARED = Path(os.environ.get("IVR_SHARED_DIR", ROOT.parent / "shared"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -152,7 +153,7 @@ def client(app: Any) -> Any:
 
 @pytest.fixture
 def api_key(app: Any) -> str:
-    from callbacks.api import create_api_key
+    from ivr.api.views import create_api_key
 
     rt = app.extensions["ivr"]
     return create_api_key(rt.db, "tests", rt.clock.now())

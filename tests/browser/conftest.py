@@ -1,5 +1,5 @@
 """Browser tests: headless Debian Chromium through Playwright against the app on a loopback port."""
 
-from tests.browser_helpers import browser, live_server, page
+from tests.support.browser import browser, live_server, page
 
 __all__ = ["browser", "live_server", "page"]

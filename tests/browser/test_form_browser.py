@@ -12,8 +12,8 @@ import pytest
 from callbacks.clock import FrozenClock
 from callbacks.db import Database
 from config import ContactCentre
-from tests.browser_helpers import screenshot
-from tests.form_helpers import stored_callbacks
+from tests.support.browser import screenshot
+from tests.support.form import stored_callbacks
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REFERENCE = re.compile(r"^[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}$")

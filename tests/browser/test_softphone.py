@@ -24,10 +24,10 @@ from werkzeug.serving import make_server
 
 from callbacks.models import AgentCall, Attempt, Callback
 from scheduler.dispatcher import Dispatcher
-from scheduler.simulator import make_provider
-from tests.browser_helpers import screenshot
+from telephony.simulator import make_provider
 from tests.conftest import DEFAULT_NOW
-from tests.ivr_helpers import add_agent
+from tests.support.browser import screenshot
+from tests.support.phone import add_agent
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SPEED = 10.0

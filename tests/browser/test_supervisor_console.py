@@ -15,9 +15,9 @@ import pytest
 from callbacks.clock import FrozenClock
 from callbacks.db import Database
 from config import ContactCentre
-from tests.browser_helpers import screenshot
 from tests.conftest import TEHRAN
-from tests.supervisor_support import PASSWORD, add_account, make_agent, make_alert, make_callback
+from tests.support.browser import screenshot
+from tests.support.supervisor import PASSWORD, add_account, make_agent, make_alert, make_callback
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

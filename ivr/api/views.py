@@ -1,0 +1,267 @@
+"""The JSON API under /api/v1 (Bearer keys; errors as {"error": {"code", "message", "field"?}})."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, stream_with_context, url_for
+from sqlalchemy import select, update
+
+from callbacks.errors import InvalidRequest
+from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, ApiKey, Attempt
+from callbacks.serialize import attempt_json, callback_json, event_json
+from ivr.web.http import api_error
+from ivr.web.ratelimit import api_key_or_client, check_phone, limiter, per_api_key_limit, per_client_limit
+
+bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
+REQUEST_FIELDS = {"phone", "name", "language", "queue", "note", "window_start", "window_end"}
+KEY_PREFIX = "ivr_"
+MAX_PAGE = 500
+
+
+def _rt() -> Any:
+    return current_app.extensions["ivr"]
+
+
+def hash_key(key: str) -> str:
+    # API keys carry 256 bits of randomness, so a fast hash is enough (unlike passwords).
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(db: Any, name: str, now: datetime) -> str:
+    """Store a new key's hash under `name` and return the key (shown once)."""
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    with db.session() as session:
+        if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
+            raise InvalidRequest("api_key_exists", f"An API key named {name!r} already exists.", "name")
+        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now))
+    return key
+
+
+def revoke_api_key(db: Any, name: str, now: datetime) -> bool:
+    with db.session() as session:
+        result = session.execute(
+            update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
+        )
+        return result.rowcount == 1
+
+
+def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse requests without a valid, unrevoked `Authorization: Bearer <key>`."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        scheme, _, key = header.partition(" ")
+        if scheme.lower() != "bearer" or not key.strip():
+            return _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
+        rt = _rt()
+        with rt.db.session() as session:
+            api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip())))
+            if api_key is None or api_key.revoked_at is not None:
+                return _unauthorized("The API key is not valid or has been revoked.")
+            g.api_key_name = api_key.name
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _unauthorized(message: str) -> Response:
+    response = api_error(401, "unauthorized", message)
+    response.headers["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+def _json_object() -> dict[str, Any]:
+    if not request.mimetype or request.mimetype != "application/json":
+        raise _ApiAbort(415, "unsupported_media_type", "Send the body as JSON with 'Content-Type: application/json'.")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise _ApiAbort(400, "malformed_json", "The body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise _ApiAbort(400, "malformed_json", "The body must be a JSON object.")
+    return data
+
+
+class _ApiAbort(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def _parse_time(data: dict[str, Any], field: str) -> datetime | None:
+    value = data.get(field)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest("invalid_time", "Expected an ISO 8601 time such as 2026-11-24T10:00:00+03:30.", field)
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise InvalidRequest(
+            "invalid_time", "Expected an ISO 8601 time such as 2026-11-24T10:00:00+03:30.", field
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidRequest("naive_time", "The time needs a timezone offset (e.g. +03:30 or Z).", field)
+    return parsed
+
+
+def _optional_text(data: dict[str, Any], field: str) -> str | None:
+    value = data.get(field)
+    if value is not None and not isinstance(value, str):
+        raise InvalidRequest(f"{field}_not_text", f"'{field}' must be a string.", field)
+    return value
+
+
+@bp.post("/callbacks")
+@limiter.limit(per_client_limit)
+@require_key
+@limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
+def create_callback() -> tuple[Response, int]:
+    """Request a callback; 201 when stored, 200 with the open request when the number already has one."""
+    data = _json_object()
+    unknown = sorted(set(data) - REQUEST_FIELDS)
+    if unknown:
+        raise InvalidRequest("unknown_field", f"Unknown field {unknown[0]!r}.", unknown[0])
+    if "phone" not in data:
+        raise InvalidRequest("phone_missing", "A phone number is required.", "phone")
+    rt = _rt()
+    phone = rt.service.validate_phone(data["phone"])
+    check_phone(phone)
+    result = rt.service.request(
+        phone=phone,
+        channel="api",
+        actor=f"api:{g.api_key_name}",
+        queue=_optional_text(data, "queue"),
+        language=_optional_text(data, "language"),
+        name=_optional_text(data, "name"),
+        note=_optional_text(data, "note"),
+        window_start=_parse_time(data, "window_start"),
+        window_end=_parse_time(data, "window_end"),
+    )
+    body = callback_json(result.callback)
+    if result.created:
+        body["status_url"] = rt.settings.public_base_url + url_for("callback_form.status", token=result.status_token)
+        response = jsonify(body)
+        response.headers["Location"] = url_for(".get_callback", callback_id=result.callback.public_id)
+        return response, 201
+    return jsonify(body), 200
+
+
+@bp.get("/callbacks/<callback_id>")
+@require_key
+@limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
+def get_callback(callback_id: str) -> Response:
+    """One callback with its history and attempts."""
+    rt = _rt()
+    callback = rt.service.get(callback_id)
+    body = callback_json(callback)
+    body["history"] = [event_json(e) for e in rt.service.history(callback)]
+    with rt.db.session() as session:
+        attempts = session.scalars(select(Attempt).where(Attempt.callback_id == callback.id).order_by(Attempt.number))
+        body["attempts"] = [attempt_json(a) for a in attempts]
+    return jsonify(body)
+
+
+@bp.post("/callbacks/<callback_id>/cancel")
+@require_key
+@limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
+def cancel_callback(callback_id: str) -> Response:
+    reason = "canceled through the API"
+    if request.content_length:
+        data = _json_object()
+        unknown = sorted(set(data) - {"reason"})
+        if unknown:
+            raise InvalidRequest("unknown_field", f"Unknown field {unknown[0]!r}.", unknown[0])
+        reason = _optional_text(data, "reason") or reason
+        if len(reason) > 500:
+            raise InvalidRequest("reason_too_long", "The reason is longer than 500 characters.", "reason")
+    callback = _rt().service.cancel(callback_id, actor=f"api:{g.api_key_name}", reason=reason)
+    return jsonify(callback_json(callback))
+
+
+def _query_time(name: str) -> datetime | None:
+    return _parse_time({name: request.args[name]}, name) if name in request.args else None
+
+
+@bp.get("/callbacks")
+@require_key
+@limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
+def list_callbacks() -> Response:
+    """Callbacks requested in [since, until), filtered by status and queue, in pages."""
+    known = {"status", "since", "until", "queue", "limit", "cursor"}
+    unknown = sorted(set(request.args) - known)
+    if unknown:
+        raise InvalidRequest("unknown_parameter", f"Unknown query parameter {unknown[0]!r}.", unknown[0])
+    statuses = [s for s in request.args.get("status", "").split(",") if s]
+    bad = [s for s in statuses if s not in (*OPEN_STATUSES, *FINAL_STATUSES)]
+    if bad:
+        raise InvalidRequest(
+            "unknown_status", f"Unknown status {bad[0]!r}; expected {list(OPEN_STATUSES + FINAL_STATUSES)}.", "status"
+        )
+    try:
+        limit = int(request.args.get("limit", 100))
+        cursor = int(request.args["cursor"]) if "cursor" in request.args else None
+    except ValueError:
+        raise InvalidRequest("not_a_number", "'limit' and 'cursor' must be whole numbers.", "limit") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidRequest("limit_out_of_range", f"'limit' must be between 1 and {MAX_PAGE}.", "limit")
+    since, until = _query_time("since"), _query_time("until")
+    rows = _rt().service.list(
+        status=statuses or None, since=since, until=until, queue=request.args.get("queue"), limit=limit, after_id=cursor
+    )
+    next_cursor = str(rows[-1].id) if len(rows) == limit else None
+    return jsonify({"callbacks": [callback_json(c) for c in rows], "next_cursor": next_cursor})
+
+
+@bp.get("/reports/missed")
+@require_key
+@limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
+def missed_report() -> Response:
+    """Missed callbacks with their reasons, for [since, until) by deadline, streamed (never loaded whole)."""
+    from callbacks.reports import missed_rows
+
+    known = {"since", "until", "queue", "reason"}
+    unknown = sorted(set(request.args) - known)
+    if unknown:
+        raise InvalidRequest("unknown_parameter", f"Unknown query parameter {unknown[0]!r}.", unknown[0])
+    # Parse everything before the first byte goes out: a bad parameter must still be a 422, not a broken stream.
+    rows = missed_rows(
+        _rt().db,
+        since=_query_time("since"),
+        until=_query_time("until"),
+        queue=request.args.get("queue"),
+        reason=request.args.get("reason"),
+    )
+
+    def body() -> Iterator[str]:
+        yield '{"missed": ['
+        count = 0
+        for row in rows:
+            yield ("," if count else "") + json.dumps(row, ensure_ascii=False)
+            count += 1
+        yield f'], "count": {count}}}'
+
+    return Response(stream_with_context(body()), mimetype="application/json")
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    from ivr.api.openapi import spec
+
+    return jsonify(spec(_rt().settings.public_base_url))
+
+
+@bp.errorhandler(_ApiAbort)
+def _abort(exc: _ApiAbort) -> Response:
+    return api_error(exc.status, exc.code, exc.message, exc.field)
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

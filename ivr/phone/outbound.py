@@ -1,0 +1,365 @@
+"""Twilio's status callbacks (`POST /twilio/status`, fixed) and the TwiML of our outbound callback calls.
+
+Agent first (default): the worker rings the agent, `/twilio/outbound/agent` tells them who and why and waits for
+1, `/twilio/outbound/agent/connect` dials the customer with the company's caller ID (answering-machine detection
+on that leg), `/twilio/outbound/customer` speaks to a machine or lets a person through, `/twilio/outbound/dial-done`
+tells the agent how it ended. Customer first: the worker rings the customer, `/twilio/outbound/customer` greets a
+person and dials the reserved agent. Every URL carries the attempt id; every view is signature-checked and thin.
+
+Callers waiting in an inbound queue: the worker rings a free agent; `/twilio/outbound/queue` tells them which queue
+and how long its first caller has waited, `/twilio/outbound/queue/connect` answers their 1 with `<Dial><Queue>`
+(Twilio takes the head of the queue), `/twilio/outbound/queue/bridge` (the `<Queue url>`, run on the caller taken)
+records who was answered, `/twilio/outbound/queue/done` thanks the agent or tells them the caller had gone. These
+URLs carry the agent call's id (`callbacks.inbound_queue`), and so do its status callbacks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+from twilio.twiml.voice_response import VoiceResponse
+
+from callbacks import inbound_queue
+from callbacks.attempts import (
+    AGENT_CONNECT_PATH,
+    CUSTOMER_PATH,
+    DIAL_DONE_PATH,
+    STATUS_PATH,
+    LegStatus,
+    apply_leg_status,
+    attempt_url,
+    is_machine,
+    mark_bridged,
+    retry_time_for_message,
+)
+from callbacks.models import AgentCall, Attempt, Callback, InboundCall
+from config.menus import DEFAULT_VOICES
+from ivr.phone.signature import twilio_signed
+
+bp = Blueprint("twilio_status", __name__)
+EVENTS = "initiated ringing answered completed"
+# Seconds the agent has to press 1 after the whisper.
+CONFIRM_SECONDS = 8
+
+TEXTS = {
+    "en": {
+        "whisper": "Callback for {who}, queue {queue}, speaks {language}. {note}Press 1 to connect.",
+        "no_key": "No key pressed. The callback goes back to the queue. Goodbye.",
+        "closed": "This callback was already resolved. Nothing to do. Goodbye.",
+        "machine_retry": "Hello, this is {centre} returning your call. We will try again at about {when}. Goodbye.",
+        "machine_last": "Hello, this is {centre} returning your call. We could not reach you; please call us. Goodbye.",
+        "connecting": "Hello, this is {centre} returning your call. Connecting you to an agent now.",
+        "dial_done": "The call has ended. Thank you.",
+        "not_reached": "The customer did not answer. We will try again later. Goodbye.",
+        "queue_whisper": "A caller is waiting in {queue} for {wait}, speaks {language}. {more}"
+                         "Press 1 to take the call.",
+        "queue_more": "{count} callers are waiting. ",
+        "minutes": "{count} minutes",
+        "one_minute": "1 minute",
+        "under_a_minute": "less than a minute",
+        "queue_no_key": "No key pressed. The caller keeps waiting. Goodbye.",
+        "caller_gone": "The caller has gone. Thank you.",
+    },
+    "fa": {
+        "whisper": "تماس برگشتی برای {who}، صف {queue}، زبان {language}. {note}برای وصل شدن ۱ را فشار دهید.",
+        "no_key": "کلیدی فشار داده نشد. درخواست به صف برمی‌گردد. خدانگهدار.",
+        "closed": "این درخواست پیش‌تر رسیدگی شده است. خدانگهدار.",
+        "machine_retry": "سلام، از {centre} با شما تماس گرفتیم. حدود ساعت {when} دوباره تماس می‌گیریم. خدانگهدار.",
+        "machine_last": "سلام، از {centre} با شما تماس گرفتیم و موفق نشدیم. لطفاً با ما تماس بگیرید. خدانگهدار.",
+        "connecting": "سلام، از {centre} با شما تماس گرفته‌ایم. اکنون به کارشناس وصل می‌شوید.",
+        "dial_done": "تماس پایان یافت. سپاس.",
+        "not_reached": "مشتری پاسخ نداد. بعداً دوباره تلاش می‌کنیم. خدانگهدار.",
+        "queue_whisper": "تماس‌گیرنده‌ای {wait} در صف {queue} منتظر است، زبان {language}. {more}"
+                         "برای پاسخ ۱ را فشار دهید.",
+        "queue_more": "{count} نفر در صف هستند. ",
+        "minutes": "{count} دقیقه",
+        "one_minute": "یک دقیقه",
+        "under_a_minute": "کمتر از یک دقیقه",
+        "queue_no_key": "کلیدی فشار داده نشد. تماس‌گیرنده در صف می‌ماند. خدانگهدار.",
+        "caller_gone": "تماس‌گیرنده دیگر در صف نیست. سپاس.",
+    },
+}
+
+
+def _rt() -> Any:
+    from flask import current_app
+
+    return current_app.extensions["ivr"]
+
+
+def _text(lang: str, key: str, **values: str) -> str:
+    return TEXTS.get(lang, TEXTS["en"])[key].format(**values)
+
+
+def _say(response: VoiceResponse, language: str, text: str) -> None:
+    response.say(text, language=DEFAULT_VOICES.get(language, {}).get("language", "en-US"))
+
+
+def _twiml(response: VoiceResponse) -> Response:
+    return Response(str(response), mimetype="text/xml")
+
+
+def _attempt_id() -> int | None:
+    return request.args.get("attempt", type=int)
+
+
+def _load(session: Any, attempt_id: int | None) -> tuple[Attempt | None, Callback | None]:
+    attempt = session.get(Attempt, attempt_id) if attempt_id else None
+    return attempt, (attempt.callback if attempt is not None else None)
+
+
+def _caller_id() -> str:
+    rt = _rt()
+    return rt.extras.get("caller_id") or rt.settings.twilio_phone_number
+
+
+def _goodbye(language: str, key: str) -> Response:
+    response = VoiceResponse()
+    _say(response, language, _text(language, key))
+    response.hangup()
+    return _twiml(response)
+
+
+# -- status callbacks ------------------------------------------------------------------------------------------------
+@bp.post(STATUS_PATH)
+@twilio_signed
+def status() -> tuple[str, int]:
+    """Apply a call status callback: outbound legs by attempt id, in SequenceNumber order; repeats ignored."""
+    rt = _rt()
+    attempt_id, leg = _attempt_id(), request.args.get("leg", "")
+    now = rt.clock.now()
+    agent_call_id = request.args.get("agent_call", type=int)
+    with rt.db.session() as session:
+        if attempt_id is not None:
+            apply_leg_status(session, rt.centre, attempt_id, leg, LegStatus.from_twilio(request.form), now)
+        elif agent_call_id is not None:
+            inbound_queue.apply_status(session, rt.centre, agent_call_id, LegStatus.from_twilio(request.form), now)
+        else:
+            _inbound_status(session, request.form, now)
+    return "", 204
+
+
+def _inbound_status(session: Any, form: Any, now: Any) -> None:
+    """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey)."""
+    from sqlalchemy import select
+
+    call = session.scalar(select(InboundCall).where(InboundCall.call_sid == form.get("CallSid", "")))
+    report = LegStatus.from_twilio(form)
+    if call is None or (report.sequence is not None and report.sequence <= (call.last_sequence or -1)):
+        return
+    call.last_sequence = report.sequence
+    if report.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+        inbound_queue.end_inbound_call(call, now)
+
+
+# -- agent first -----------------------------------------------------------------------------------------------------
+@bp.post("/twilio/outbound/agent")
+@twilio_signed
+def agent_whisper() -> Response:
+    """The agent answered: who is to be called back and why; press 1 to connect."""
+    rt = _rt()
+    with rt.db.session() as session:
+        attempt, callback = _load(session, _attempt_id())
+        if attempt is None or callback is None or not callback.is_open:
+            return _goodbye(rt.centre.default_language, "closed")
+        # Agents hear the centre's own language; the customer's language is part of the whisper.
+        language = rt.centre.default_language
+        queue = rt.centre.queues.get(callback.queue)
+        queue_name = (queue.name.get(language) or callback.queue) if queue else callback.queue
+        who = callback.name or " ".join(callback.reference)
+        note = f"{callback.note[:200]}. " if callback.note else ""
+        attempt_id = attempt.id
+    response = VoiceResponse()
+    gather = response.gather(
+        num_digits=1, timeout=CONFIRM_SECONDS, input="dtmf", method="POST",
+        action=attempt_url(rt.settings.public_base_url, AGENT_CONNECT_PATH, attempt_id),
+    )
+    _say(gather, language, _text(language, "whisper", who=who, queue=queue_name, note=note,
+                                 language=callback.language))
+    _say(response, language, _text(language, "no_key"))
+    response.hangup()
+    return _twiml(response)
+
+
+@bp.post(AGENT_CONNECT_PATH)
+@twilio_signed
+def agent_connect() -> Response:
+    """The agent pressed a key: on 1, dial the customer with our caller ID and machine detection."""
+    rt = _rt()
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        attempt, callback = _load(session, _attempt_id())
+        if attempt is None or callback is None or not callback.is_open:
+            return _goodbye(rt.centre.default_language, "closed")
+        if request.form.get("Digits") != "1":
+            return _goodbye(rt.centre.default_language, "no_key")
+        mark_bridged(session, attempt.id, now)
+        phone, attempt_id = callback.phone, attempt.id
+        ring = int(rt.centre.queue(callback.queue).retry.ring_timeout.total_seconds())
+    base = rt.settings.public_base_url
+    response = VoiceResponse()
+    dial = response.dial(caller_id=_caller_id(), timeout=max(5, min(600, ring)), method="POST",
+                         action=attempt_url(base, DIAL_DONE_PATH, attempt_id))
+    extra = {"machine_detection": "Enable"} if rt.centre.dispatch.machine_detection else {}
+    dial.number(phone, status_callback=attempt_url(base, STATUS_PATH, attempt_id, leg="customer"),
+                status_callback_event=EVENTS, status_callback_method="POST",
+                url=attempt_url(base, CUSTOMER_PATH, attempt_id), method="POST", **extra)
+    return _twiml(response)
+
+
+@bp.post(DIAL_DONE_PATH)
+@twilio_signed
+def dial_done() -> Response:
+    """The customer leg ended; tell the agent and hang up (the status callbacks carry the outcome)."""
+    language = _rt().centre.default_language
+    key = "dial_done" if request.form.get("DialCallStatus") == "completed" else "not_reached"
+    return _goodbye(language, key)
+
+
+# -- the customer's side ---------------------------------------------------------------------------------------------
+@bp.post(CUSTOMER_PATH)
+@twilio_signed
+def customer_answered() -> Response:
+    """The customer's phone answered: a machine hears when we will retry; a person is connected."""
+    rt = _rt()
+    now = rt.clock.now()
+    answered_by = request.form.get("AnsweredBy") or None
+    with rt.db.session() as session:
+        attempt, callback = _load(session, _attempt_id())
+        if attempt is None or callback is None:
+            return _goodbye(rt.centre.default_language, "closed")
+        if answered_by:
+            attempt.answered_by = answered_by[:24]
+        language = callback.language
+        queue = rt.centre.queue(callback.queue)
+        if is_machine(answered_by):
+            return _machine(rt, language, retry_time_for_message(queue, callback, now))
+        if attempt.dial_order != "customer_first":
+            return _twiml(VoiceResponse())  # agent first: an empty document bridges the customer to the agent
+        if not callback.is_open or attempt.agent is None:
+            return _goodbye(language, "closed")
+        mark_bridged(session, attempt.id, now)
+        agent_phone, attempt_id = attempt.agent.phone, attempt.id
+    base = rt.settings.public_base_url
+    response = VoiceResponse()
+    _say(response, language, _text(language, "connecting", centre=rt.centre.name))
+    dial = response.dial(caller_id=_caller_id(), timeout=30, method="POST",
+                         action=attempt_url(base, DIAL_DONE_PATH, attempt_id))
+    dial.number(agent_phone, status_callback=attempt_url(base, STATUS_PATH, attempt_id, leg="agent"),
+                status_callback_event=EVENTS, status_callback_method="POST")
+    return _twiml(response)
+
+
+def _machine(rt: Any, language: str, when: Any) -> Response:
+    response = VoiceResponse()
+    if when is None:
+        _say(response, language, _text(language, "machine_last", centre=rt.centre.name))
+    else:
+        local = when.astimezone(rt.centre.zone).strftime("%H:%M")
+        _say(response, language, _text(language, "machine_retry", centre=rt.centre.name, when=local))
+    response.hangup()
+    return _twiml(response)
+
+
+# -- an agent rung for a caller waiting in an inbound queue ------------------------------------------------------------
+def _agent_call_id() -> int | None:
+    return request.args.get("agent_call", type=int)
+
+
+def _waited(language: str, waited: Any) -> str:
+    minutes = int(waited.total_seconds() // 60)
+    if minutes < 1:
+        return _text(language, "under_a_minute")
+    return _text(language, "one_minute") if minutes == 1 else _text(language, "minutes", count=str(minutes))
+
+
+def _caller_gone(language: str) -> Response:
+    return _goodbye(language, "caller_gone")
+
+
+@bp.post(inbound_queue.QUEUE_AGENT_PATH)
+@twilio_signed
+def queue_agent_whisper() -> Response:
+    """The agent answered: which queue, how long its first caller has waited; press 1 to take the call."""
+    rt = _rt()
+    now = rt.clock.now()
+    language = rt.centre.default_language
+    agent_call_id = _agent_call_id()
+    with rt.db.session() as session:
+        call = inbound_queue.open_agent_call(session, agent_call_id)
+        head = inbound_queue.head_of_queue(session, call.queue, now) if call is not None else None
+        if call is None or head is None:
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
+            return _caller_gone(language)
+    queue = rt.centre.queues.get(head.queue)
+    queue_name = (queue.name.get(language) or head.queue) if queue else head.queue
+    more = _text(language, "queue_more", count=str(head.waiting)) if head.waiting > 1 else ""
+    response = VoiceResponse()
+    gather = response.gather(
+        num_digits=1, timeout=CONFIRM_SECONDS, input="dtmf", method="POST",
+        action=inbound_queue.agent_call_url(rt.settings.public_base_url, inbound_queue.QUEUE_CONNECT_PATH,
+                                            agent_call_id or 0),
+    )
+    _say(gather, language, _text(language, "queue_whisper", queue=queue_name, wait=_waited(language, head.longest_wait),
+                                 language=head.language or language, more=more))
+    _say(response, language, _text(language, "queue_no_key"))
+    response.hangup()
+    return _twiml(response)
+
+
+@bp.post(inbound_queue.QUEUE_CONNECT_PATH)
+@twilio_signed
+def queue_agent_connect() -> Response:
+    """The agent pressed a key: on 1, take the caller at the head of the queue (`<Dial><Queue>`, FIFO)."""
+    rt = _rt()
+    now = rt.clock.now()
+    language = rt.centre.default_language
+    agent_call_id = _agent_call_id()
+    with rt.db.session() as session:
+        call = inbound_queue.open_agent_call(session, agent_call_id)
+        if call is not None and request.form.get("Digits") != "1":
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.NOT_CONFIRMED)
+            return _goodbye(language, "queue_no_key")
+        if call is None or inbound_queue.head_of_queue(session, call.queue, now) is None:
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
+            return _caller_gone(language)
+        inbound_queue.confirm(session, call, now)
+        queue = call.queue
+    base = rt.settings.public_base_url
+    response = VoiceResponse()
+    dial = response.dial(method="POST", timeout=max(5, min(600, CONFIRM_SECONDS)),
+                         action=inbound_queue.agent_call_url(base, inbound_queue.QUEUE_DONE_PATH, agent_call_id or 0))
+    # The queue's `url` runs on the caller Twilio takes, before they are connected: it tells us who it was.
+    dial.queue(queue, url=inbound_queue.agent_call_url(base, inbound_queue.QUEUE_BRIDGE_PATH, agent_call_id or 0),
+               method="POST")
+    return _twiml(response)
+
+
+@bp.post(inbound_queue.QUEUE_BRIDGE_PATH)
+@twilio_signed
+def queue_caller_taken() -> Response:
+    """Runs on the caller's leg as Twilio takes them from the queue for the agent: they are answered now."""
+    rt = _rt()
+    with rt.db.session() as session:
+        inbound_queue.bridge(session, _agent_call_id(), request.form.get("CallSid", ""), rt.clock.now())
+    return _twiml(VoiceResponse())  # nothing to say: the caller is connected to the agent straight away
+
+
+@bp.post(inbound_queue.QUEUE_DONE_PATH)
+@twilio_signed
+def queue_agent_done() -> Response:
+    """The `<Dial><Queue>` ended: the conversation is over, or the queue was empty (the caller had gone)."""
+    rt = _rt()
+    language = rt.centre.default_language
+    agent_call_id = _agent_call_id()
+    with rt.db.session() as session:
+        call = session.get(AgentCall, agent_call_id) if agent_call_id else None
+        bridged = (call is not None and call.bridged_at is not None) or request.form.get("DialBridged") == "true"
+        if not bridged:
+            inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
+    return _goodbye(language, "dial_done" if bridged else "caller_gone")
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,626 @@
+"""The supervisor's console under /supervisor/: log-in, the live board, missed-callback report with each
+callback's history, service-level figures. Views are thin: they parse the request, call board/reports/sla,
+and render. Every page needs a logged-in supervisor; changes need the admin role and a CSRF token."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_wtf.csrf import generate_csrf, validate_csrf
+from markupsafe import Markup
+from wtforms.validators import ValidationError
+
+from callbacks import board as board_data
+from callbacks import reports, sla
+from callbacks.accounts import ADMIN, authenticate, get_supervisor, password_fingerprint
+from callbacks.clock import ensure_utc
+from callbacks.models import Supervisor
+from callbacks.phones import mask
+from callbacks.serialize import iso
+from ivr.supervisor import i18n
+from ivr.supervisor.charts import Bar, Column, Segment, horizontal_bars, stacked_columns
+from ivr.web.ratelimit import limiter
+
+bp = Blueprint(
+    "supervisor",
+    __name__,
+    url_prefix="/supervisor",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+SESSION_KEY = "supervisor"
+# A supervisor's log-in lasts a working day, counted on the injected clock.
+SESSION_MAX_AGE = timedelta(hours=12)
+PUBLIC_ENDPOINTS = {"supervisor.login", "supervisor.static"}
+REPORT_PAGE_ROWS = 200
+DEFAULT_REPORT_DAYS = 7
+DEFAULT_SLA_DAYS = 14
+POLL_SECONDS = 5
+_CSV_FLUSH_ROWS = 500
+
+
+def _rt() -> Any:
+    return current_app.extensions["ivr"]
+
+
+def _wants_json() -> bool:
+    return (
+        request.path.endswith(".json")
+        or request.is_json
+        or request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+    )
+
+
+def _error(status: int, key: str) -> Response:
+    if _wants_json():
+        response = jsonify({"error": {"code": key, "message": i18n.t(g.get("lang", "en"), key)}})
+    else:
+        response = Response(
+            render_template("supervisor/message.html", message=i18n.t(g.get("lang", "en"), key)), mimetype="text/html"
+        )
+    response.status_code = status
+    return response
+
+
+# -- who is asking -------------------------------------------------------------------------------------------
+def _current_supervisor() -> Supervisor | None:
+    data = session.get(SESSION_KEY)
+    if not isinstance(data, dict):
+        return None
+    try:
+        logged_in_at = datetime.fromisoformat(data["at"])
+        supervisor_id = int(data["id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if _rt().clock.now() - logged_in_at > SESSION_MAX_AGE:
+        return None
+    supervisor = get_supervisor(_rt().db, supervisor_id)
+    # A changed password ends every session made with the old one.
+    if supervisor is None or data.get("pw") != password_fingerprint(supervisor.password_hash):
+        return None
+    return supervisor
+
+
+@bp.before_request
+def _guard() -> Response | None:
+    """Language, CSRF on every POST, and a logged-in supervisor for everything but the log-in page."""
+    supervisor = None if request.endpoint in PUBLIC_ENDPOINTS else _current_supervisor()
+    g.supervisor = supervisor
+    g.lang = i18n.choose_language(request, supervisor.language if supervisor else None, _rt().centre.default_language)
+    if request.endpoint == "supervisor.static":
+        return None
+    if request.method == "POST":
+        token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken", "")
+        try:
+            validate_csrf(token)
+        except ValidationError:
+            return _error(400, "csrf_failed")
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    if supervisor is None:
+        if _wants_json():
+            response = jsonify({"error": {"code": "unauthorized", "message": "Log in to the supervisor console."}})
+            response.status_code = 401
+            return response
+        return redirect(url_for("supervisor.login", next=request.full_path.rstrip("?")))
+    return None
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse the read-only viewer role (403)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if g.supervisor is None or g.supervisor.role != ADMIN:
+            return _error(403, "forbidden")
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    if "lang" in request.args and request.args["lang"] in i18n.LANGUAGES:
+        response.set_cookie(
+            i18n.LANG_COOKIE,
+            request.args["lang"],
+            max_age=365 * 24 * 3600,
+            samesite="Lax",
+            secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
+            httponly=True,
+        )
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    )
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if request.endpoint != "supervisor.static":
+        response.headers["Cache-Control"] = "no-store"
+        response.vary.add("Cookie")
+    return response
+
+
+@bp.context_processor
+def _template_helpers() -> dict[str, Any]:
+    lang = g.get("lang", "en")
+    zone = _rt().centre.zone
+    return {
+        "lang": lang,
+        "dir": i18n.direction(lang),
+        "_": lambda key, **values: i18n.t(lang, key, **values),
+        "fmt_dt": lambda value, with_date=True: i18n.local_datetime(value, lang, zone, with_date=with_date),
+        "fmt_date": lambda value: i18n.local_date(value, lang),
+        "fmt_num": lambda value, digits=0: i18n.number(value, lang, digits),
+        "fmt_pct": lambda value: i18n.percent(value, lang),
+        "fmt_dur": lambda value: i18n.duration(value, lang),
+        "status_label": lambda value: i18n.status_label(value, lang),
+        "queue_label": lambda value: i18n.queue_name(_rt().centre, value, lang),
+        "csrf_token": generate_csrf,
+        "supervisor": g.get("supervisor"),
+        "is_admin": g.get("supervisor") is not None and g.supervisor.role == ADMIN,
+        "centre_name": _rt().centre.name,
+        "other_lang": "en" if lang == "fa" else "fa",
+        "lang_url": _lang_url("en" if lang == "fa" else "fa"),
+    }
+
+
+def _lang_url(language: str) -> str:
+    """This page in another language (the switch keeps the filters)."""
+    args = request.args.to_dict()
+    args["lang"] = language
+    return request.path + "?" + urlencode(args)
+
+
+# -- log in and out ------------------------------------------------------------------------------------------
+def _safe_next(target: str | None) -> str:
+    """Only our own console pages: never an open redirect to another site."""
+    default = url_for("supervisor.board")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/supervisor/") or target.startswith("//"):
+        return default
+    return target
+
+
+def _login_rate() -> str:
+    return current_app.config.get("SUPERVISOR_LOGIN_RATE", "20 per minute")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_rate, methods=["POST"])
+def login() -> Response | str | tuple[str, int]:
+    """The log-in form; five wrong passwords in a row lock the account for 15 minutes."""
+    next_url = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        if _current_supervisor() is not None:
+            return redirect(next_url)
+        return render_template("supervisor/login.html", next_url=next_url, error=None, email="")
+    rt = _rt()
+    email = request.form.get("email", "")[:254]
+    now = rt.clock.now()
+    result = authenticate(rt.db, email, request.form.get("password", "")[:1024], now)
+    if result.supervisor is None:
+        if result.locked_until is not None:
+            error = i18n.t(
+                g.lang, "login_locked", time=i18n.local_datetime(result.locked_until, g.lang, rt.centre.zone)
+            )
+        else:
+            error = i18n.t(g.lang, "login_failed")
+        return render_template("supervisor/login.html", next_url=next_url, error=error, email=email), 401
+    # A fresh session: nothing from before the log-in survives it (session fixation).
+    session.clear()
+    session[SESSION_KEY] = {
+        "id": result.supervisor.id,
+        "at": now.isoformat(),
+        "pw": password_fingerprint(result.supervisor.password_hash),
+    }
+    session.permanent = True
+    return redirect(next_url)
+
+
+@bp.post("/logout")
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("supervisor.login"))
+
+
+# -- the live board ------------------------------------------------------------------------------------------
+@bp.get("/")
+def board() -> str:
+    return render_template(
+        "supervisor/board.html",
+        board_json=_board_json(),
+        strings=_board_strings(),
+        poll_ms=current_app.config.get("SUPERVISOR_POLL_SECONDS", POLL_SECONDS) * 1000,
+    )
+
+
+@bp.get("/board.json")
+def board_json() -> Response:
+    return jsonify(_board_json())
+
+
+def _board_json() -> dict[str, Any]:
+    rt = _rt()
+    lang, zone = g.lang, rt.centre.zone
+    now = rt.clock.now()
+    snapshot = board_data.board(rt.db, now)
+    admin = g.supervisor.role == ADMIN
+
+    def when(value: datetime | None, with_date: bool = False) -> str:
+        return i18n.local_datetime(value, lang, zone, with_date=with_date)
+
+    today = now.astimezone(zone).date()
+    return {
+        "now": iso(now),
+        "csrf_token": generate_csrf(),
+        "can_change": admin,
+        "open_total": snapshot.open_total,
+        "at_risk_total": snapshot.at_risk_total,
+        "callbacks": [
+            {
+                "id": c.callback.public_id,
+                "reference": c.callback.reference,
+                "queue": i18n.queue_name(rt.centre, c.callback.queue, lang),
+                "phone": mask(c.callback.phone),
+                "name": c.callback.name,
+                "status": c.callback.status,
+                "status_label": i18n.status_label(c.callback.status, lang),
+                "requested_at": iso(c.callback.requested_at),
+                "deadline_at": iso(c.callback.deadline_at),
+                "deadline_local": when(
+                    c.callback.deadline_at, with_date=c.callback.deadline_at.astimezone(zone).date() != today
+                ),
+                "seconds_left": c.seconds_left(now),
+                "attempts_made": c.callback.attempts_made,
+                "at_risk": c.callback.at_risk_since is not None,
+                "at_risk_reason": c.callback.at_risk_reason,
+                "url": url_for("supervisor.callback_history", public_id=c.callback.public_id),
+            }
+            for c in snapshot.callbacks
+        ],
+        "calls": [
+            {
+                "kind": call.kind,
+                "kind_label": i18n.t(lang, call.kind),
+                "who": call.who,
+                "where": call.where,
+                "agent": call.agent,
+                "state": call.state,
+                "since_seconds": (now - call.started_at).total_seconds(),
+                "url": url_for("supervisor.callback_history", public_id=call.callback_public_id)
+                if call.callback_public_id
+                else None,
+            }
+            for call in snapshot.calls
+        ],
+        "agents": [
+            {
+                "id": a.agent.id,
+                "name": a.agent.name,
+                "state": a.state,
+                "state_label": i18n.t(lang, a.state),
+                "since_local": when(
+                    a.since, with_date=a.since is not None and a.since.astimezone(zone).date() != today
+                ),
+                "on_shift": a.agent.on_shift,
+                "shift_url": url_for("supervisor.agent_shift", agent_id=a.agent.id),
+            }
+            for a in snapshot.agents
+        ],
+        "alerts": [
+            {
+                "id": a.alert.id,
+                "kind": a.alert.kind,
+                "kind_label": i18n.t(lang, f"alert_{a.alert.kind}"),
+                "reason": a.alert.reason,
+                "created_local": when(a.alert.created_at, with_date=True),
+                "reference": a.callback_reference,
+                "url": url_for("supervisor.callback_history", public_id=a.callback_public_id)
+                if a.callback_public_id
+                else None,
+                "ack_url": url_for("supervisor.acknowledge_alert", alert_id=a.alert.id),
+            }
+            for a in snapshot.alerts
+        ],
+    }
+
+
+def _board_strings() -> dict[str, str]:
+    return i18n.strings(
+        g.lang,
+        [
+            "none_waiting",
+            "no_calls",
+            "no_agents",
+            "no_alerts",
+            "overdue",
+            "put_on_shift",
+            "take_off_shift",
+            "acknowledge",
+            "updated",
+            "update_failed",
+            "at_risk",
+            "shown_of",
+        ],
+    )
+
+
+@bp.post("/agents/<int:agent_id>/shift")
+@admin_required
+def agent_shift(agent_id: int) -> Response:
+    """Put an agent on (on=1) or off (on=0) shift."""
+    on = (request.form.get("on") or (request.get_json(silent=True) or {}).get("on") or "") in ("1", "true", True, 1)
+    agent = board_data.set_agent_shift(_rt().db, agent_id, on, _rt().clock.now())
+    if _wants_json() or request.headers.get("X-CSRFToken"):
+        return jsonify({"id": agent.id, "name": agent.name, "on_shift": agent.on_shift})
+    return redirect(url_for("supervisor.board"))
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+@admin_required
+def acknowledge_alert(alert_id: int) -> Response:
+    changed = board_data.acknowledge_alert(_rt().db, alert_id, g.supervisor.email, _rt().clock.now())
+    if _wants_json() or request.headers.get("X-CSRFToken"):
+        return jsonify({"id": alert_id, "acknowledged": True, "changed": changed})
+    return redirect(url_for("supervisor.board"))
+
+
+# -- reports -------------------------------------------------------------------------------------------------
+@dataclass
+class ReportFilter:
+    """Dates are local calendar days in the centre's timezone; `until_day` is included."""
+
+    since_day: date
+    until_day: date
+    queue: str | None
+    reason: str | None
+    errors: list[str]
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        zone = _rt().centre.zone
+        start, _ = reports.local_day_bounds(self.since_day, zone)
+        _, end = reports.local_day_bounds(self.until_day, zone)
+        return start, end
+
+    def query_args(self) -> dict[str, str]:
+        args = {"since": self.since_day.isoformat(), "until": self.until_day.isoformat()}
+        if self.queue:
+            args["queue"] = self.queue
+        if self.reason:
+            args["reason"] = self.reason
+        return args
+
+
+def _report_filter(default_days: int) -> ReportFilter:
+    rt = _rt()
+    today = rt.clock.now().astimezone(rt.centre.zone).date()
+    errors: list[str] = []
+
+    def day(name: str, fallback: date) -> date:
+        try:
+            return i18n.parse_date(request.args.get(name)) or fallback
+        except ValueError as exc:
+            errors.append(str(exc))
+            return fallback
+
+    since_day = day("since", today - timedelta(days=default_days - 1))
+    until_day = day("until", today)
+    if until_day < since_day:
+        since_day, until_day = until_day, since_day
+    queue = request.args.get("queue") or None
+    if queue is not None and queue not in rt.centre.queues:
+        errors.append(f"unknown queue {queue!r}")
+        queue = None
+    reason = (request.args.get("reason") or "").strip()[:200] or None
+    return ReportFilter(since_day, until_day, queue, reason, errors)
+
+
+def _filter_form(flt: ReportFilter) -> dict[str, Any]:
+    return {
+        "since_value": i18n.date_input_value(flt.since_day, g.lang),
+        "until_value": i18n.date_input_value(flt.until_day, g.lang),
+        "queues": [(q, i18n.queue_name(_rt().centre, q, g.lang)) for q in _rt().centre.queues],
+        "flt": flt,
+    }
+
+
+@bp.get("/reports/missed")
+def missed_report() -> str:
+    flt = _report_filter(DEFAULT_REPORT_DAYS)
+    since, until = flt.bounds()
+    db = _rt().db
+    rows = list(
+        reports.missed_rows(db, since=since, until=until, queue=flt.queue, reason=flt.reason, limit=REPORT_PAGE_ROWS)
+    )
+    for row in rows:
+        for name in ("deadline_at", "missed_at", "requested_at"):
+            row[name + "_dt"] = datetime.fromisoformat(row[name].replace("Z", "+00:00")) if row[name] else None
+    total = reports.missed_count(db, since=since, until=until, queue=flt.queue, reason=flt.reason)
+    all_reasons = reports.missed_by_reason(db, since=since, until=until, queue=flt.queue)
+    by_reason = (
+        reports.missed_by_reason(db, since=since, until=until, queue=flt.queue, reason=flt.reason)
+        if flt.reason
+        else all_reasons
+    )
+    return render_template(
+        "supervisor/missed.html",
+        rows=rows,
+        total=total,
+        by_reason=by_reason,
+        reason_choices=[r for r, _ in all_reasons if r],
+        csv_url=url_for("supervisor.missed_csv", **flt.query_args()),
+        **_filter_form(flt),
+    )
+
+
+def _csv_safe(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_lines(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[str]:
+    """CSV text in chunks of a few hundred rows, header first: memory stays at one chunk."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    pending = 0
+    for row in rows:
+        writer.writerow({**row, "reason": _csv_safe(row.get("reason"))})
+        pending += 1
+        if pending >= _CSV_FLUSH_ROWS:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    yield buffer.getvalue()
+
+
+@bp.get("/reports/missed.csv")
+def missed_csv() -> Response:
+    """The filtered report as a CSV download, streamed batch by batch (never loaded whole)."""
+    flt = _report_filter(DEFAULT_REPORT_DAYS)
+    since, until = flt.bounds()
+    rows = reports.missed_rows(_rt().db, since=since, until=until, queue=flt.queue, reason=flt.reason)
+    filename = f"missed-callbacks-{flt.since_day.isoformat()}-{flt.until_day.isoformat()}.csv"
+    response = Response(stream_with_context(csv_lines(rows, reports.MISSED_COLUMNS)), mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@bp.get("/callbacks/<public_id>")
+def callback_history(public_id: str) -> str:
+    history = reports.callback_history(_rt().db, public_id[:64])
+    if history is None:
+        abort(404)
+    phone = history.callback.phone if g.supervisor.role == ADMIN else mask(history.callback.phone)
+    return render_template("supervisor/history.html", h=history, c=history.callback, phone=phone)
+
+
+@bp.get("/callbacks/<public_id>.json")
+def callback_history_json(public_id: str) -> Response:
+    history = reports.callback_history(_rt().db, public_id[:64])
+    if history is None:
+        return _error(404, "no_data")
+    body = reports.history_json(history)
+    if g.supervisor.role != ADMIN:
+        body["callback"]["phone"] = mask(history.callback.phone)
+    return jsonify(body)
+
+
+@bp.get("/reports/sla")
+def sla_report() -> str:
+    flt = _report_filter(DEFAULT_SLA_DAYS)
+    since, until = flt.bounds()
+    rt = _rt()
+    figures = sla.sla_figures(rt.db, rt.centre.zone, since, until, flt.queue)
+    funnel = sla.phone_tree_funnel(rt.db, since, until)
+    return render_template(
+        "supervisor/sla.html",
+        figures=figures,
+        funnel=funnel,
+        kept_chart=_kept_chart(figures),
+        funnel_chart=_funnel_chart(funnel),
+        json_url=url_for("supervisor.sla_json", **flt.query_args()),
+        **_filter_form(flt),
+    )
+
+
+@bp.get("/reports/sla.json")
+def sla_json() -> Response:
+    flt = _report_filter(DEFAULT_SLA_DAYS)
+    since, until = flt.bounds()
+    rt = _rt()
+    return jsonify(
+        {
+            "since": iso(ensure_utc(since)),
+            "until": iso(ensure_utc(until)),
+            "callbacks": sla.sla_figures(rt.db, rt.centre.zone, since, until, flt.queue).as_json(),
+            "phone_tree": sla.phone_tree_funnel(rt.db, since, until).as_json(),
+        }
+    )
+
+
+def _kept_chart(figures: sla.SlaReport) -> Markup:
+    lang = g.lang
+    columns = []
+    for day in figures.by_day:
+        label = i18n.local_date(day.day, lang)[-5:]
+        columns.append(
+            Column(
+                label=label,
+                title=f"{i18n.local_date(day.day, lang)}: {i18n.percent(day.kept_share, lang)}",
+                segments=(
+                    Segment(day.completed, "kept", f"{i18n.t(lang, 'kept_share')}: {i18n.number(day.completed, lang)}"),
+                    Segment(
+                        day.unreachable,
+                        "unreachable",
+                        f"{i18n.t(lang, 'unreachable_share')}: {i18n.number(day.unreachable, lang)}",
+                    ),
+                    Segment(day.missed, "missed", f"{i18n.t(lang, 'missed_share')}: {i18n.number(day.missed, lang)}"),
+                ),
+            )
+        )
+    return stacked_columns(columns, label=i18n.t(lang, "kept_chart"))
+
+
+def _funnel_chart(funnel: sla.Funnel) -> Markup:
+    lang = g.lang
+    if not funnel.calls:
+        return Markup("")
+    bars = [
+        Bar(i18n.t(lang, "calls"), funnel.calls, "calls", i18n.number(funnel.calls, lang)),
+        Bar(
+            i18n.t(lang, "reached_person"),
+            funnel.reached_person,
+            "kept",
+            i18n.percent(funnel.share(funnel.reached_person), lang),
+        ),
+        Bar(
+            i18n.t(lang, "left_callback"),
+            funnel.left_callback,
+            "unreachable",
+            i18n.percent(funnel.share(funnel.left_callback), lang),
+        ),
+        Bar(
+            i18n.t(lang, "left_without_help"),
+            funnel.left_without_help,
+            "missed",
+            i18n.percent(funnel.share(funnel.left_without_help), lang),
+        ),
+    ]
+    return horizontal_bars(bars, label=i18n.t(lang, "funnel"))
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

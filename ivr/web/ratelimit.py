@@ -1,0 +1,80 @@
+"""Abuse limits (Flask-Limiter over the `limits` package): per client address, per API key, per phone number.
+
+Storage is memory:// for one process and Redis (RATELIMIT_STORAGE_URL=redis://...) when several share limits.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from flask import Flask, current_app, g, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from limits import parse
+
+from callbacks.errors import CallbackError
+from ivr.web.http import api_error
+
+
+class RateLimited(CallbackError):
+    status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__("rate_limited", message)
+        self.retry_after = retry_after
+
+
+def client_key() -> str:
+    """The client's address (behind a proxy, configure ProxyFix so this is the real one)."""
+    return get_remote_address()
+
+
+def api_key_or_client() -> str:
+    key = getattr(g, "api_key_name", None)
+    return f"key:{key}" if key else f"ip:{client_key()}"
+
+
+limiter = Limiter(
+    key_func=client_key,
+    headers_enabled=True,
+    # A broken Redis must not take the callback line down with it: fall back to per-process memory.
+    in_memory_fallback_enabled=True,
+    swallow_errors=True,
+)
+
+
+def per_client_limit() -> str:
+    return current_app.extensions["ivr"].centre.limits.per_client
+
+
+def per_api_key_limit() -> str:
+    return current_app.extensions["ivr"].centre.limits.api_per_key
+
+
+def check_phone(e164: str) -> None:
+    """Count one request for this number; raise RateLimited when over the configured per-phone limit."""
+    if not current_app.config.get("RATELIMIT_ENABLED", True):
+        return
+    item = parse(current_app.extensions["ivr"].centre.limits.per_phone)
+    strategy = limiter.limiter
+    scope = (current_app.config.get("RATELIMIT_KEY_PREFIX") or "ivr", "phone", e164)
+    if not strategy.hit(item, *scope):
+        reset_at, _ = strategy.get_window_stats(item, *scope)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        raise RateLimited("Too many callback requests for this number; please try again later.", retry_after)
+
+
+def init_app(app: Flask) -> None:
+    limiter.init_app(app)
+
+    @app.errorhandler(RateLimited)
+    def _limited(exc: RateLimited):  # type: ignore[no-untyped-def]
+        if request.path.startswith("/api/"):
+            response = api_error(429, exc.code, exc.message, "phone")
+        else:
+            from flask import make_response
+
+            response = make_response(exc.message, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
