@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import FlaskGroup
 
 from callbacks.errors import CallbackError
 from config import ConfigError, SettingsError, load_contact_centre, load_settings
+from ivr.runtime import runtime
 
 
 def _create_app() -> Any:
@@ -31,8 +31,6 @@ def cli() -> None:
     """A phone support line that never traps a caller and never forgets a callback."""
 
 
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
 
 
 # -- database ----------------------------------------------------------------------------------------------------
@@ -104,7 +102,7 @@ def api_key_create(name: str) -> None:
     """Create a key and print it once."""
     from ivr.api.views import create_api_key
 
-    rt = _rt()
+    rt = runtime()
     try:
         key = create_api_key(rt.db, name, rt.clock.now())
     except CallbackError as exc:
@@ -119,7 +117,7 @@ def api_key_revoke(name: str) -> None:
     """Revoke a key by name."""
     from ivr.api.views import revoke_api_key
 
-    rt = _rt()
+    rt = runtime()
     if not revoke_api_key(rt.db, name, rt.clock.now()):
         raise click.ClickException(f"no active API key named {name!r}")
     click.echo(f"API key {name!r} revoked")
@@ -139,7 +137,7 @@ def agent_add(name: str, phone: str, queues: tuple[str, ...]) -> None:
     """Add an agent on PHONE, on shift from now."""
     from callbacks.agents import add_agent
 
-    rt = _rt()
+    rt = runtime()
     unknown = [q for q in queues if q not in rt.centre.queues]
     if unknown:
         raise click.ClickException(f"unknown queues {unknown}; expected some of {sorted(rt.centre.queues)}")
@@ -153,7 +151,7 @@ def agent_add(name: str, phone: str, queues: tuple[str, ...]) -> None:
 def _shift(name: str, on: bool) -> None:
     from callbacks.agents import set_shift
 
-    rt = _rt()
+    rt = runtime()
     try:
         changed = set_shift(rt.db, name, on, rt.clock.now())
     except CallbackError as exc:
@@ -180,7 +178,7 @@ def agent_list() -> None:
     """List agents."""
     from callbacks.agents import list_agents
 
-    for a in list_agents(_rt().db):
+    for a in list_agents(runtime().db):
         click.echo(f"{a.name:20} {a.phone:16} {'on shift' if a.on_shift else 'off shift'}")
 
 
@@ -210,7 +208,7 @@ def report_missed(since: str | None, until: str | None, queue: str | None, reaso
     """Missed callbacks with their reasons."""
     from callbacks.reports import MISSED_COLUMNS, missed_rows
 
-    rt = _rt()
+    rt = runtime()
     rows = missed_rows(
         rt.db,
         since=_local_time(since, rt.centre.zone),

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 
 import click
 
+from ivr.runtime import runtime
+
 DEMO_AGENTS = (("Sara", "+989121110000"), ("Reza", "+989121110001"))
 DEMO_CALLER = "+989121234567"
 DEMO_CONFIG = "demo-centre.yaml"
@@ -39,7 +41,7 @@ def demo_config(source: Path, folder: Path) -> Path:
 def _ensure_agents(app: Any) -> list[str]:
     from callbacks.agents import add_agent, list_agents, set_shift
 
-    rt = app.extensions["ivr"]
+    rt = runtime(app)
     known = {a.name: a for a in list_agents(rt.db)}
     lines = []
     for name, phone in DEMO_AGENTS:
@@ -100,23 +102,23 @@ def demo(host: str, port: int, threads: int, real_hours: bool, no_worker: bool) 
     if settings.twilio_account_sid and settings.twilio_auth_token and settings.telephony != "simulator":
         raise click.ClickException("`ivr demo` runs on the simulator; unset the TWILIO_* variables first")
     probe = create_app()  # the app decides its instance folder and database; the worker must use the same
-    instance = Path(probe.extensions["ivr"].settings.instance_path).resolve()
-    database_url = probe.extensions["ivr"].settings.resolved_database_url()
+    instance = Path(runtime(probe).settings.instance_path).resolve()
+    database_url = runtime(probe).settings.resolved_database_url()
     if not real_hours:
         os.environ["IVR_CONFIG"] = str(demo_config(Path(settings.ivr_config), instance))
     upgrade(database_url)
     from telephony.simulator import simulator_account
 
-    account_sid, token = simulator_account(probe.extensions["ivr"].settings)
+    account_sid, token = simulator_account(runtime(probe).settings)
     os.environ.update({
         "INSTANCE_PATH": str(instance), "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": account_sid,
         "TWILIO_AUTH_TOKEN": token, "TWILIO_API_BASE_URL": public + "/simulator",
     })
-    probe.extensions["ivr"].db.dispose()
+    runtime(probe).db.dispose()
     app = create_app()
     agents = _ensure_agents(app)
-    runtime = app.extensions["simulator"]
-    runtime.ensure_running()
+    sim = app.extensions["simulator"]
+    sim.ensure_running()
     worker: subprocess.Popen[bytes] | None = None
 
     def start_worker() -> None:
@@ -126,7 +128,7 @@ def demo(host: str, port: int, threads: int, real_hours: bool, no_worker: bool) 
 
     if not no_worker:
         threading.Thread(target=start_worker, name="demo-worker-starter", daemon=True).start()
-    line = runtime.engine.line_numbers
+    line = sim.engine.line_numbers
     click.echo(_instructions(public, agents, line, database_url, real_hours))
 
     def stop(_signum: int, _frame: Any) -> None:
@@ -136,7 +138,7 @@ def demo(host: str, port: int, threads: int, real_hours: bool, no_worker: bool) 
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="ivr-demo")
     finally:
-        runtime.stop()
+        sim.stop()
         if worker is not None:
             _stop_worker(worker)
 

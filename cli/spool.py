@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from callbacks.phones import mask
 from callbacks.spool import Spool, SpoolFileInvalid, replay_spool
-
-
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
+from ivr.runtime import runtime
 
 
 def _spool() -> Spool:
-    return _rt().extras["callback_spool"]
+    return runtime().spool
 
 
 @click.group("spool")
@@ -51,7 +45,7 @@ def spool_list() -> None:
 @with_appcontext
 def spool_replay() -> None:
     """Store the waiting requests in the database now; exits 1 when some must still wait (database down)."""
-    rt = _rt()
+    rt = runtime()
     spool = _spool()
     stored, kept = replay_spool(rt.service, spool.directory, rt.clock.now(), wait=True)
     click.echo(f"stored {stored}, still waiting {kept}, rejected {len(spool.rejected())}")

@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask
 
-from callbacks.clock import Clock, SystemClock
+from callbacks.clock import SystemClock
 from callbacks.db import Database
 from callbacks.service import CallbackService
-from config import ContactCentre, Settings, load_contact_centre, load_settings
+from config import load_contact_centre, load_settings
+from ivr.runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Runtime:
-    """What every request handler needs, built once per app: settings, configuration, store, clock."""
-
-    settings: Settings
-    centre: ContactCentre
-    db: Database
-    clock: Clock
-    service: CallbackService
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-def runtime(app: Flask) -> Runtime:
-    return app.extensions["ivr"]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -75,5 +59,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     voice.init_app(app)
     status.init_app(app)
     # Mounted only when the built-in simulator plays Twilio's part.
-    simulator_web.init_app(app)
+    rt = runtime(app)
+    simulator_web.init_app(app, settings=rt.settings, centre=rt.centre, db=rt.db, clock=rt.clock)
     return app

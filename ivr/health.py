@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, jsonify
 from sqlalchemy import text
 
 from callbacks.db import head_revision
+from ivr.runtime import runtime
 
 bp = Blueprint("health", __name__)
 
@@ -19,8 +20,8 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Ready when the database answers and its schema is at our newest migration."""
-    db = current_app.extensions["ivr"].db
-    spool = current_app.extensions["ivr"].extras.get("callback_spool")
+    db = runtime().db
+    spool = runtime().spool
     backlog = {"callback_spool_pending": spool.count()} if spool is not None else {}
     try:
         with db.engine.connect() as conn:
@@ -48,7 +49,7 @@ class _StoreCollector:
 
         from callbacks.models import Callback
 
-        rt = self.app.extensions["ivr"]
+        rt = runtime(self.app)
         callbacks = GaugeMetricFamily("ivr_callbacks", "Callbacks by status and queue", labels=["status", "queue"])
         at_risk = GaugeMetricFamily("ivr_callbacks_at_risk", "Open callbacks flagged at risk")
         up = GaugeMetricFamily("ivr_database_up", "1 when the database answered this scrape")
@@ -82,7 +83,7 @@ class _SpoolCollector:
     def collect(self):  # type: ignore[no-untyped-def]
         from prometheus_client.core import GaugeMetricFamily
 
-        spool = self.app.extensions["ivr"].extras.get("callback_spool")
+        spool = runtime(self.app).spool
         if spool is None:
             return
         pending = GaugeMetricFamily("ivr_callback_spool_pending", "Spooled callback requests not yet in the database")
@@ -96,7 +97,7 @@ class _SpoolCollector:
 def metrics() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    registry = current_app.extensions["ivr"].extras["metrics_registry"]
+    registry = runtime().metrics_registry
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
 
 
@@ -109,7 +110,7 @@ def init_app(app: Flask) -> None:
     responses = Counter(
         "ivr_http_responses", "HTTP responses by endpoint and status", ["endpoint", "status"], registry=registry
     )
-    app.extensions["ivr"].extras["metrics_registry"] = registry
+    runtime(app).metrics_registry = registry
 
     @app.after_request
     def _count(response):  # type: ignore[no-untyped-def]

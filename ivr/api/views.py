@@ -10,12 +10,13 @@ from datetime import datetime
 from functools import wraps
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, stream_with_context, url_for
+from flask import Blueprint, Flask, Response, g, jsonify, request, stream_with_context, url_for
 from sqlalchemy import select, update
 
 from callbacks.errors import InvalidRequest
 from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, ApiKey, Attempt
 from callbacks.serialize import attempt_json, callback_json, event_json
+from ivr.runtime import runtime
 from ivr.web.http import api_error
 from ivr.web.ratelimit import api_key_or_client, check_phone, limiter, per_api_key_limit, per_client_limit
 
@@ -25,8 +26,6 @@ KEY_PREFIX = "ivr_"
 MAX_PAGE = 500
 
 
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
 
 
 def hash_key(key: str) -> str:
@@ -61,7 +60,7 @@ def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
             return _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
-        rt = _rt()
+        rt = runtime()
         with rt.db.session() as session:
             api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip())))
             if api_key is None or api_key.revoked_at is not None:
@@ -131,7 +130,7 @@ def create_callback() -> tuple[Response, int]:
         raise InvalidRequest("unknown_field", f"Unknown field {unknown[0]!r}.", unknown[0])
     if "phone" not in data:
         raise InvalidRequest("phone_missing", "A phone number is required.", "phone")
-    rt = _rt()
+    rt = runtime()
     phone = rt.service.validate_phone(data["phone"])
     check_phone(phone)
     result = rt.service.request(
@@ -159,7 +158,7 @@ def create_callback() -> tuple[Response, int]:
 @limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
 def get_callback(callback_id: str) -> Response:
     """One callback with its history and attempts."""
-    rt = _rt()
+    rt = runtime()
     callback = rt.service.get(callback_id)
     body = callback_json(callback)
     body["history"] = [event_json(e) for e in rt.service.history(callback)]
@@ -182,7 +181,7 @@ def cancel_callback(callback_id: str) -> Response:
         reason = _optional_text(data, "reason") or reason
         if len(reason) > 500:
             raise InvalidRequest("reason_too_long", "The reason is longer than 500 characters.", "reason")
-    callback = _rt().service.cancel(callback_id, actor=f"api:{g.api_key_name}", reason=reason)
+    callback = runtime().service.cancel(callback_id, actor=f"api:{g.api_key_name}", reason=reason)
     return jsonify(callback_json(callback))
 
 
@@ -213,7 +212,7 @@ def list_callbacks() -> Response:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest("limit_out_of_range", f"'limit' must be between 1 and {MAX_PAGE}.", "limit")
     since, until = _query_time("since"), _query_time("until")
-    rows = _rt().service.list(
+    rows = runtime().service.list(
         status=statuses or None, since=since, until=until, queue=request.args.get("queue"), limit=limit, after_id=cursor
     )
     next_cursor = str(rows[-1].id) if len(rows) == limit else None
@@ -233,7 +232,7 @@ def missed_report() -> Response:
         raise InvalidRequest("unknown_parameter", f"Unknown query parameter {unknown[0]!r}.", unknown[0])
     # Parse everything before the first byte goes out: a bad parameter must still be a 422, not a broken stream.
     rows = missed_rows(
-        _rt().db,
+        runtime().db,
         since=_query_time("since"),
         until=_query_time("until"),
         queue=request.args.get("queue"),
@@ -255,7 +254,7 @@ def missed_report() -> Response:
 def openapi() -> Response:
     from ivr.api.openapi import spec
 
-    return jsonify(spec(_rt().settings.public_base_url))
+    return jsonify(spec(runtime().settings.public_base_url))
 
 
 @bp.errorhandler(_ApiAbort)

@@ -38,6 +38,7 @@ from callbacks.models import CANCELED, DIALING, PENDING, Callback
 from callbacks.phones import mask
 from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, promise_for
 from callbacks.service import MAX_NAME, MAX_NOTE
+from ivr.runtime import runtime
 from ivr.web import i18n, ui
 from ivr.web.ratelimit import RateLimited, check_phone, limiter, per_client_limit
 
@@ -54,8 +55,6 @@ _ASCII_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234
 CUSTOMER_ACTOR = "customer:web"
 
 
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
 
 
 # -- reading the form ---------------------------------------------------------------------------------------------
@@ -72,7 +71,7 @@ class Submission:
 
 def window_days(now: datetime, lang: str) -> list[tuple[str, str]]:
     """(ISO date, label) for each day a customer may choose, today first, in the centre's timezone."""
-    zone = _rt().centre.zone
+    zone = runtime().centre.zone
     today = now.astimezone(zone).date()
     return [
         ((today + timedelta(days=n)).isoformat(), _day_label(today + timedelta(days=n), today, lang))
@@ -97,7 +96,7 @@ def _parse_time(text: str) -> tuple[int, int] | None:
 
 def _error(sub: Submission, exc: InvalidRequest, lang: str) -> None:
     """Put the service's error next to the field it names, in the customer's language."""
-    centre = _rt().centre
+    centre = runtime().centre
     form_field = _FORM_FIELD.get(exc.field or "", exc.field or "phone")
     params: dict[str, Any] = {
         "countries": i18n.country_names(centre.phone_numbers.allowed_countries, lang),
@@ -111,7 +110,7 @@ def _error(sub: Submission, exc: InvalidRequest, lang: str) -> None:
 
 def read_submission(form: dict[str, str], lang: str, now: datetime) -> Submission:
     """Check every field at once (so the customer sees all problems together), without storing anything."""
-    rt = _rt()
+    rt = runtime()
     centre = rt.centre
     sub = Submission(values={name: (form.get(name) or "") for name in FIELDS})
     values = sub.values
@@ -157,7 +156,7 @@ def read_submission(form: dict[str, str], lang: str, now: datetime) -> Submissio
 
 # -- rendering -----------------------------------------------------------------------------------------------------
 def _render_form(sub: Submission | None, lang: str, *, banner: str | None = None, status: int = 200) -> Response:
-    rt = _rt()
+    rt = runtime()
     now = rt.clock.now()
     centre = rt.centre
     values = sub.values if sub else {name: "" for name in FIELDS}
@@ -178,17 +177,17 @@ def _render_form(sub: Submission | None, lang: str, *, banner: str | None = None
 
 
 def _status_url(token: str) -> str:
-    return _rt().settings.public_base_url.rstrip("/") + url_for("callback_form.status", token=token)
+    return runtime().settings.public_base_url.rstrip("/") + url_for("callback_form.status", token=token)
 
 
 def _promise_text(callback: Callback, lang: str, now: datetime) -> str:
-    return i18n.format_when(callback.deadline_at, lang, _rt().centre.zone, now)
+    return i18n.format_when(callback.deadline_at, lang, runtime().centre.zone, now)
 
 
 def _window_text(callback: Callback, lang: str, now: datetime) -> str | None:
     if callback.window_start is None or callback.window_end is None:
         return None
-    return i18n.format_window(callback.window_start, callback.window_end, lang, _rt().centre.zone, now)
+    return i18n.format_window(callback.window_start, callback.window_end, lang, runtime().centre.zone, now)
 
 
 def _status_words(callback: Callback, lang: str, now: datetime) -> tuple[str, str, str]:
@@ -207,7 +206,7 @@ def _status_words(callback: Callback, lang: str, now: datetime) -> tuple[str, st
 
 
 def _render_status(token: str, lang: str, *, messages: list[str] | None = None, status: int = 200) -> Response:
-    rt = _rt()
+    rt = runtime()
     callback = rt.service.get_by_token(token)
     now = rt.clock.now()
     state, headline, detail = _status_words(callback, lang, now)
@@ -244,7 +243,7 @@ def request_form() -> Response:
     lang = i18n.current_language()
     if request.method == "GET":
         return _render_form(None, lang)
-    rt = _rt()
+    rt = runtime()
     sub = read_submission(request.form.to_dict(), lang, rt.clock.now())
     if sub.errors:
         return _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=422)
@@ -306,7 +305,7 @@ def status(token: str) -> Response:
 @limiter.limit(per_client_limit)
 def cancel(token: str) -> Response:
     """Cancel the request behind the link, then show its new state (post/redirect/get)."""
-    rt = _rt()
+    rt = runtime()
     callback = rt.service.get_by_token(token)
     try:
         rt.service.cancel(callback.public_id, actor=CUSTOMER_ACTOR, reason="canceled by the customer on the web")

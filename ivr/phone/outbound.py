@@ -36,6 +36,7 @@ from callbacks.attempts import (
 from callbacks.models import AgentCall, Attempt, Callback, InboundCall
 from config.menus import DEFAULT_VOICES
 from ivr.phone.signature import twilio_signed
+from ivr.runtime import runtime
 
 bp = Blueprint("twilio_status", __name__)
 EVENTS = "initiated ringing answered completed"
@@ -82,10 +83,6 @@ TEXTS = {
 }
 
 
-def _rt() -> Any:
-    from flask import current_app
-
-    return current_app.extensions["ivr"]
 
 
 def _text(lang: str, key: str, **values: str) -> str:
@@ -110,8 +107,8 @@ def _load(session: Any, attempt_id: int | None) -> tuple[Attempt | None, Callbac
 
 
 def _caller_id() -> str:
-    rt = _rt()
-    return rt.extras.get("caller_id") or rt.settings.twilio_phone_number
+    rt = runtime()
+    return rt.settings.twilio_phone_number
 
 
 def _goodbye(language: str, key: str) -> Response:
@@ -126,7 +123,7 @@ def _goodbye(language: str, key: str) -> Response:
 @twilio_signed
 def status() -> tuple[str, int]:
     """Apply a call status callback: outbound legs by attempt id, in SequenceNumber order; repeats ignored."""
-    rt = _rt()
+    rt = runtime()
     attempt_id, leg = _attempt_id(), request.args.get("leg", "")
     now = rt.clock.now()
     agent_call_id = request.args.get("agent_call", type=int)
@@ -158,7 +155,7 @@ def _inbound_status(session: Any, form: Any, now: Any) -> None:
 @twilio_signed
 def agent_whisper() -> Response:
     """The agent answered: who is to be called back and why; press 1 to connect."""
-    rt = _rt()
+    rt = runtime()
     with rt.db.session() as session:
         attempt, callback = _load(session, _attempt_id())
         if attempt is None or callback is None or not callback.is_open:
@@ -186,7 +183,7 @@ def agent_whisper() -> Response:
 @twilio_signed
 def agent_connect() -> Response:
     """The agent pressed a key: on 1, dial the customer with our caller ID and machine detection."""
-    rt = _rt()
+    rt = runtime()
     now = rt.clock.now()
     with rt.db.session() as session:
         attempt, callback = _load(session, _attempt_id())
@@ -212,7 +209,7 @@ def agent_connect() -> Response:
 @twilio_signed
 def dial_done() -> Response:
     """The customer leg ended; tell the agent and hang up (the status callbacks carry the outcome)."""
-    language = _rt().centre.default_language
+    language = runtime().centre.default_language
     key = "dial_done" if request.form.get("DialCallStatus") == "completed" else "not_reached"
     return _goodbye(language, key)
 
@@ -222,7 +219,7 @@ def dial_done() -> Response:
 @twilio_signed
 def customer_answered() -> Response:
     """The customer's phone answered: a machine hears when we will retry; a person is connected."""
-    rt = _rt()
+    rt = runtime()
     now = rt.clock.now()
     answered_by = request.form.get("AnsweredBy") or None
     with rt.db.session() as session:
@@ -282,7 +279,7 @@ def _caller_gone(language: str) -> Response:
 @twilio_signed
 def queue_agent_whisper() -> Response:
     """The agent answered: which queue, how long its first caller has waited; press 1 to take the call."""
-    rt = _rt()
+    rt = runtime()
     now = rt.clock.now()
     language = rt.centre.default_language
     agent_call_id = _agent_call_id()
@@ -312,7 +309,7 @@ def queue_agent_whisper() -> Response:
 @twilio_signed
 def queue_agent_connect() -> Response:
     """The agent pressed a key: on 1, take the caller at the head of the queue (`<Dial><Queue>`, FIFO)."""
-    rt = _rt()
+    rt = runtime()
     now = rt.clock.now()
     language = rt.centre.default_language
     agent_call_id = _agent_call_id()
@@ -340,7 +337,7 @@ def queue_agent_connect() -> Response:
 @twilio_signed
 def queue_caller_taken() -> Response:
     """Runs on the caller's leg as Twilio takes them from the queue for the agent: they are answered now."""
-    rt = _rt()
+    rt = runtime()
     with rt.db.session() as session:
         inbound_queue.bridge(session, _agent_call_id(), request.form.get("CallSid", ""), rt.clock.now())
     return _twiml(VoiceResponse())  # nothing to say: the caller is connected to the agent straight away
@@ -350,7 +347,7 @@ def queue_caller_taken() -> Response:
 @twilio_signed
 def queue_agent_done() -> Response:
     """The `<Dial><Queue>` ended: the conversation is over, or the queue was empty (the caller had gone)."""
-    rt = _rt()
+    rt = runtime()
     language = rt.centre.default_language
     agent_call_id = _agent_call_id()
     with rt.db.session() as session:

@@ -12,8 +12,10 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Request, abort, current_app, request
+from flask import Request, abort, request
 from twilio.request_validator import RequestValidator, get_signature_algorithm
+
+from ivr.runtime import runtime
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,7 +47,7 @@ def twilio_signed(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        settings = current_app.extensions["ivr"].settings
+        settings = runtime().settings
         tokens = [settings.twilio_auth_token, settings.twilio_secondary_auth_token]
         if not any(tokens):
             log.error(

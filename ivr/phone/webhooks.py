@@ -27,6 +27,7 @@ from ivr.phone.prompts import AudioIndex
 from ivr.phone.signature import twilio_signed
 from ivr.phone.timebox import Timebox, TooSlow
 from ivr.phone.twiml import Renderer, bare
+from ivr.runtime import runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
@@ -49,8 +50,6 @@ class VoiceRuntime:
     replayer: SpoolReplayer | None = None
 
 
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
 
 
 def _voice() -> VoiceRuntime:
@@ -58,7 +57,7 @@ def _voice() -> VoiceRuntime:
 
 
 def _centre() -> ContactCentre:
-    return _rt().centre
+    return runtime().centre
 
 
 def _menu() -> Menu:
@@ -103,7 +102,7 @@ def _twiml(document: str) -> Response:
 
 
 def _renderer() -> Renderer:
-    rt = _rt()
+    rt = runtime()
     return Renderer(_menu(), rt.settings.public_base_url, _voice().audio.lookup_url(rt.settings.public_base_url))
 
 
@@ -133,13 +132,13 @@ def _record(**fields: Any) -> None:
     call_sid = _param("CallSid", request.form)
     if not call_sid:
         return
-    visit = journey.Visit(call_sid=call_sid, at=_rt().clock.now(), **fields)
-    _voice().timebox.try_run(journey.record, _rt().db, visit)
+    visit = journey.Visit(call_sid=call_sid, at=runtime().clock.now(), **fields)
+    _voice().timebox.try_run(journey.record, runtime().db, visit)
 
 
 def _situation(queue: str | None, *, agents: bool) -> Situation:
     """Opening hours now, and (when `agents`) who can answer `queue`. Raises TooSlow."""
-    rt = _rt()
+    rt = runtime()
     centre = _centre()
     now = rt.clock.now()
     calendar = BusinessCalendar.for_centre(centre)
@@ -355,7 +354,7 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
         return _say(navigator.number_entry(_menu(), node_id, language))
     try:
         booked = _voice().timebox.run(
-            _request_callback, _rt(), phone, _queue_for(node_id), language, _param("CallSid", request.form)
+            _request_callback, runtime(), phone, _queue_for(node_id), language, _param("CallSid", request.form)
         )
     except TooSlow:
         if _int("t") >= MAX_DB_RETRIES:
@@ -390,7 +389,7 @@ def _spool_callback(phone: str, node_id: str, language: str) -> Response:
 
     A retry of this webhook for the same call finds the file it already wrote and repeats that promise.
     """
-    rt, centre = _rt(), _centre()
+    rt, centre = runtime(), _centre()
     taken = take(
         centre,
         BusinessCalendar.for_centre(centre),
@@ -419,7 +418,7 @@ def wait_view() -> Response:
     queue = _queue_for(node_id)
     expected: int | None = None
     if position:
-        rt = _rt()
+        rt = runtime()
         try:
             history = _voice().timebox.run(journey.recent_wait, rt.db, queue, rt.clock.now())
         except TooSlow:
@@ -474,7 +473,7 @@ def _resolve_callbacks() -> None:
     """Inbound closes outbound: a caller who talked to an agent no longer needs the callback they asked for."""
     caller, call_sid = _caller(), _param("CallSid", request.form)
     if caller and call_sid:
-        rt = _rt()
+        rt = runtime()
         # Best effort within the time box: if it cannot be done now, the worker's call will reach them anyway.
         try:
             _voice().timebox.try_run(journey.resolve_callbacks, rt.db, caller, rt.clock.now(), call_sid)
@@ -506,7 +505,7 @@ bp.register_error_handler(Exception, _recover)
 
 
 def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
-    """Register the phone tree's webhooks on `app` (needs app.extensions["ivr"] from create_app)."""
+    """Register the phone tree's webhooks on `app` (needs runtime(app) from create_app)."""
     seconds = timebox_seconds or float(app.config.get("IVR_DB_TIMEOUT", 2.0))
     rt = app.extensions.get("ivr")
     instance = rt.settings.instance_path if rt is not None else app.instance_path
@@ -515,7 +514,7 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     voice = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir), spool=spool)
     app.extensions["ivr_voice"] = voice
     if rt is not None:
-        rt.extras["callback_spool"] = spool
+        rt.spool = spool
         _start_spool_replay(app, rt, voice)
     app.register_blueprint(bp)
 

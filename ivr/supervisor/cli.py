@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
-from flask import current_app
 from flask.cli import with_appcontext
 
 from callbacks.accounts import ROLES, add_supervisor, generate_password, list_supervisors, set_password, set_role
 from callbacks.errors import CallbackError
-
-
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
+from ivr.runtime import runtime
 
 
 def _read_password(password_stdin: bool, generate: bool) -> tuple[str, bool]:
@@ -54,7 +49,7 @@ def supervisor_cli() -> None:
 @with_appcontext
 def supervisor_add(email: str, role: str, language: str | None, password_stdin: bool, generate: bool) -> None:
     """Add a supervisor; asks for a password or generates one (printed once)."""
-    rt = _rt()
+    rt = runtime()
     password, generated = _read_password(password_stdin, generate)
     try:
         added = add_supervisor(rt.db, email, password, rt.clock.now(), role=role, language=language)
@@ -75,7 +70,7 @@ def supervisor_set_password(email: str, password_stdin: bool, generate: bool) ->
     """Replace a supervisor's password (also lifts a lockout and ends their sessions)."""
     password, generated = _read_password(password_stdin, generate)
     try:
-        changed = set_password(_rt().db, email, password)
+        changed = set_password(runtime().db, email, password)
     except CallbackError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"password of {changed.email} changed", err=generated)
@@ -90,7 +85,7 @@ def supervisor_set_password(email: str, password_stdin: bool, generate: bool) ->
 def supervisor_role(email: str, role: str) -> None:
     """Make a supervisor an admin or a read-only viewer."""
     try:
-        changed = set_role(_rt().db, email, role)
+        changed = set_role(runtime().db, email, role)
     except CallbackError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(f"{changed.email} is now {changed.role}")
@@ -100,8 +95,8 @@ def supervisor_role(email: str, role: str) -> None:
 @with_appcontext
 def supervisor_list() -> None:
     """List supervisors."""
-    now = _rt().clock.now()
-    for s in list_supervisors(_rt().db):
+    now = runtime().clock.now()
+    for s in list_supervisors(runtime().db):
         locked = " (locked)" if s.locked_until and s.locked_until > now else ""
         last = s.last_login_at.isoformat(timespec="minutes") if s.last_login_at else "never"
         click.echo(f"{s.email:40} {s.role:7} last login {last}{locked}")

@@ -39,6 +39,7 @@ from callbacks.clock import ensure_utc
 from callbacks.models import Supervisor
 from callbacks.phones import mask
 from callbacks.serialize import iso
+from ivr.runtime import runtime
 from ivr.supervisor import i18n
 from ivr.supervisor.charts import Bar, Column, Segment, horizontal_bars, stacked_columns
 from ivr.web.ratelimit import limiter
@@ -63,8 +64,6 @@ POLL_SECONDS = 5
 _CSV_FLUSH_ROWS = 500
 
 
-def _rt() -> Any:
-    return current_app.extensions["ivr"]
 
 
 def _wants_json() -> bool:
@@ -96,9 +95,9 @@ def _current_supervisor() -> Supervisor | None:
         supervisor_id = int(data["id"])
     except (KeyError, TypeError, ValueError):
         return None
-    if _rt().clock.now() - logged_in_at > SESSION_MAX_AGE:
+    if runtime().clock.now() - logged_in_at > SESSION_MAX_AGE:
         return None
-    supervisor = get_supervisor(_rt().db, supervisor_id)
+    supervisor = get_supervisor(runtime().db, supervisor_id)
     # A changed password ends every session made with the old one.
     if supervisor is None or data.get("pw") != password_fingerprint(supervisor.password_hash):
         return None
@@ -110,7 +109,8 @@ def _guard() -> Response | None:
     """Language, CSRF on every POST, and a logged-in supervisor for everything but the log-in page."""
     supervisor = None if request.endpoint in PUBLIC_ENDPOINTS else _current_supervisor()
     g.supervisor = supervisor
-    g.lang = i18n.choose_language(request, supervisor.language if supervisor else None, _rt().centre.default_language)
+    preferred = supervisor.language if supervisor else None
+    g.lang = i18n.choose_language(request, preferred, runtime().centre.default_language)
     if request.endpoint == "supervisor.static":
         return None
     if request.method == "POST":
@@ -170,7 +170,7 @@ def _headers(response: Response) -> Response:
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     lang = g.get("lang", "en")
-    zone = _rt().centre.zone
+    zone = runtime().centre.zone
     return {
         "lang": lang,
         "dir": i18n.direction(lang),
@@ -181,11 +181,11 @@ def _template_helpers() -> dict[str, Any]:
         "fmt_pct": lambda value: i18n.percent(value, lang),
         "fmt_dur": lambda value: i18n.duration(value, lang),
         "status_label": lambda value: i18n.status_label(value, lang),
-        "queue_label": lambda value: i18n.queue_name(_rt().centre, value, lang),
+        "queue_label": lambda value: i18n.queue_name(runtime().centre, value, lang),
         "csrf_token": generate_csrf,
         "supervisor": g.get("supervisor"),
         "is_admin": g.get("supervisor") is not None and g.supervisor.role == ADMIN,
-        "centre_name": _rt().centre.name,
+        "centre_name": runtime().centre.name,
         "other_lang": "en" if lang == "fa" else "fa",
         "lang_url": _lang_url("en" if lang == "fa" else "fa"),
     }
@@ -223,7 +223,7 @@ def login() -> Response | str | tuple[str, int]:
         if _current_supervisor() is not None:
             return redirect(next_url)
         return render_template("supervisor/login.html", next_url=next_url, error=None, email="")
-    rt = _rt()
+    rt = runtime()
     email = request.form.get("email", "")[:254]
     now = rt.clock.now()
     result = authenticate(rt.db, email, request.form.get("password", "")[:1024], now)
@@ -269,7 +269,7 @@ def board_json() -> Response:
 
 
 def _board_json() -> dict[str, Any]:
-    rt = _rt()
+    rt = runtime()
     lang, zone = g.lang, rt.centre.zone
     now = rt.clock.now()
     snapshot = board_data.board(rt.db, now)
@@ -379,7 +379,7 @@ def _board_strings() -> dict[str, str]:
 def agent_shift(agent_id: int) -> Response:
     """Put an agent on (on=1) or off (on=0) shift."""
     on = (request.form.get("on") or (request.get_json(silent=True) or {}).get("on") or "") in ("1", "true", True, 1)
-    agent = board_data.set_agent_shift(_rt().db, agent_id, on, _rt().clock.now())
+    agent = board_data.set_agent_shift(runtime().db, agent_id, on, runtime().clock.now())
     if _wants_json() or request.headers.get("X-CSRFToken"):
         return jsonify({"id": agent.id, "name": agent.name, "on_shift": agent.on_shift})
     return redirect(url_for("supervisor.board"))
@@ -388,7 +388,7 @@ def agent_shift(agent_id: int) -> Response:
 @bp.post("/alerts/<int:alert_id>/ack")
 @admin_required
 def acknowledge_alert(alert_id: int) -> Response:
-    changed = board_data.acknowledge_alert(_rt().db, alert_id, g.supervisor.email, _rt().clock.now())
+    changed = board_data.acknowledge_alert(runtime().db, alert_id, g.supervisor.email, runtime().clock.now())
     if _wants_json() or request.headers.get("X-CSRFToken"):
         return jsonify({"id": alert_id, "acknowledged": True, "changed": changed})
     return redirect(url_for("supervisor.board"))
@@ -406,7 +406,7 @@ class ReportFilter:
     errors: list[str]
 
     def bounds(self) -> tuple[datetime, datetime]:
-        zone = _rt().centre.zone
+        zone = runtime().centre.zone
         start, _ = reports.local_day_bounds(self.since_day, zone)
         _, end = reports.local_day_bounds(self.until_day, zone)
         return start, end
@@ -421,7 +421,7 @@ class ReportFilter:
 
 
 def _report_filter(default_days: int) -> ReportFilter:
-    rt = _rt()
+    rt = runtime()
     today = rt.clock.now().astimezone(rt.centre.zone).date()
     errors: list[str] = []
 
@@ -448,7 +448,7 @@ def _filter_form(flt: ReportFilter) -> dict[str, Any]:
     return {
         "since_value": i18n.date_input_value(flt.since_day, g.lang),
         "until_value": i18n.date_input_value(flt.until_day, g.lang),
-        "queues": [(q, i18n.queue_name(_rt().centre, q, g.lang)) for q in _rt().centre.queues],
+        "queues": [(q, i18n.queue_name(runtime().centre, q, g.lang)) for q in runtime().centre.queues],
         "flt": flt,
     }
 
@@ -457,7 +457,7 @@ def _filter_form(flt: ReportFilter) -> dict[str, Any]:
 def missed_report() -> str:
     flt = _report_filter(DEFAULT_REPORT_DAYS)
     since, until = flt.bounds()
-    db = _rt().db
+    db = runtime().db
     rows = list(
         reports.missed_rows(db, since=since, until=until, queue=flt.queue, reason=flt.reason, limit=REPORT_PAGE_ROWS)
     )
@@ -511,7 +511,7 @@ def missed_csv() -> Response:
     """The filtered report as a CSV download, streamed batch by batch (never loaded whole)."""
     flt = _report_filter(DEFAULT_REPORT_DAYS)
     since, until = flt.bounds()
-    rows = reports.missed_rows(_rt().db, since=since, until=until, queue=flt.queue, reason=flt.reason)
+    rows = reports.missed_rows(runtime().db, since=since, until=until, queue=flt.queue, reason=flt.reason)
     filename = f"missed-callbacks-{flt.since_day.isoformat()}-{flt.until_day.isoformat()}.csv"
     response = Response(stream_with_context(csv_lines(rows, reports.MISSED_COLUMNS)), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -520,7 +520,7 @@ def missed_csv() -> Response:
 
 @bp.get("/callbacks/<public_id>")
 def callback_history(public_id: str) -> str:
-    history = reports.callback_history(_rt().db, public_id[:64])
+    history = reports.callback_history(runtime().db, public_id[:64])
     if history is None:
         abort(404)
     phone = history.callback.phone if g.supervisor.role == ADMIN else mask(history.callback.phone)
@@ -529,7 +529,7 @@ def callback_history(public_id: str) -> str:
 
 @bp.get("/callbacks/<public_id>.json")
 def callback_history_json(public_id: str) -> Response:
-    history = reports.callback_history(_rt().db, public_id[:64])
+    history = reports.callback_history(runtime().db, public_id[:64])
     if history is None:
         return _error(404, "no_data")
     body = reports.history_json(history)
@@ -542,7 +542,7 @@ def callback_history_json(public_id: str) -> Response:
 def sla_report() -> str:
     flt = _report_filter(DEFAULT_SLA_DAYS)
     since, until = flt.bounds()
-    rt = _rt()
+    rt = runtime()
     figures = sla.sla_figures(rt.db, rt.centre.zone, since, until, flt.queue)
     funnel = sla.phone_tree_funnel(rt.db, since, until)
     return render_template(
@@ -560,7 +560,7 @@ def sla_report() -> str:
 def sla_json() -> Response:
     flt = _report_filter(DEFAULT_SLA_DAYS)
     since, until = flt.bounds()
-    rt = _rt()
+    rt = runtime()
     return jsonify(
         {
             "since": iso(ensure_utc(since)),

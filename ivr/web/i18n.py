@@ -15,6 +15,7 @@ import jdatetime
 from flask import Flask, Request, Response, current_app, g, request
 
 from config.schema import ContactCentre, Queue
+from ivr.runtime import runtime
 
 LANGUAGE_COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -277,7 +278,7 @@ def pick_language(req: Request, centre: ContactCentre) -> str:
 def current_language() -> str:
     """The language of this request's page (picked once per request)."""
     if "page_lang" not in g:
-        g.page_lang = pick_language(request, current_app.extensions["ivr"].centre)
+        g.page_lang = pick_language(request, runtime().centre)
     return g.page_lang
 
 
@@ -394,7 +395,7 @@ def _remember_language(response: Response) -> Response:
 def template_helpers() -> dict[str, Any]:
     """What every page template may use: `lang`, `text_dir`, `_()`, `digits()` and the language switcher."""
     lang = current_language()
-    centre = current_app.extensions["ivr"].centre
+    centre = runtime().centre
     return {
         "lang": lang,
         "text_dir": direction(lang),

@@ -14,6 +14,7 @@ from flask_limiter.util import get_remote_address
 from limits import parse
 
 from callbacks.errors import CallbackError
+from ivr.runtime import runtime
 from ivr.web.http import api_error
 
 
@@ -45,18 +46,18 @@ limiter = Limiter(
 
 
 def per_client_limit() -> str:
-    return current_app.extensions["ivr"].centre.limits.per_client
+    return runtime().centre.limits.per_client
 
 
 def per_api_key_limit() -> str:
-    return current_app.extensions["ivr"].centre.limits.api_per_key
+    return runtime().centre.limits.api_per_key
 
 
 def check_phone(e164: str) -> None:
     """Count one request for this number; raise RateLimited when over the configured per-phone limit."""
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
-    item = parse(current_app.extensions["ivr"].centre.limits.per_phone)
+    item = parse(runtime().centre.limits.per_phone)
     strategy = limiter.limiter
     scope = (current_app.config.get("RATELIMIT_KEY_PREFIX") or "ivr", "phone", e164)
     if not strategy.hit(item, *scope):

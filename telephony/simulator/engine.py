@@ -247,7 +247,7 @@ Outcome = tuple[str, ...]  # ("goto", url, method, params) | ("end",) | ("hangup
 
 
 class Simulator:
-    """Twilio, played locally: calls, queues, bridges, status callbacks, and a REST subset (see `telephony.simulator.web`)."""
+    """Twilio, played locally: calls, queues, bridges, status callbacks, and a REST subset (`.web`)."""
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
 
+from callbacks.clock import Clock
 from telephony.simulator import rest_base_url, simulator_account
 from telephony.simulator.engine import Simulator, SimulatorError, SimulatorThread
 
@@ -32,6 +33,9 @@ class SimulatorRuntime:
     """The web process's simulator: the engine and (once something uses it) its real-time thread."""
 
     engine: Simulator
+    settings: Any
+    centre: Any
+    db: Any
     autostart: bool = True
     thread: SimulatorThread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -56,9 +60,9 @@ def simulator(app: Flask | None = None) -> SimulatorRuntime:
 
 
 def _engine() -> Simulator:
-    runtime = simulator()
-    runtime.ensure_running()
-    return runtime.engine
+    sim = simulator()
+    sim.ensure_running()
+    return sim.engine
 
 
 # -- Twilio's REST API (the subset our worker uses) -----------------------------------------------------------------
@@ -136,7 +140,7 @@ def rest_send_message(account_sid: str) -> Any:
 
 
 # -- the softphone ---------------------------------------------------------------------------------------------------
-def _lines(rt: Any) -> list[dict[str, str]]:
+def _lines(rt: SimulatorRuntime) -> list[dict[str, str]]:
     """Numbers a softphone user can call: our configured numbers (each may fix the language), then a generic one."""
     from config.menus import menu_of
 
@@ -157,7 +161,7 @@ def _agents() -> list[dict[str, Any]]:
 
     try:
         return [{"name": a.name, "phone": a.phone, "on_shift": a.on_shift} for a in list_agents(
-            current_app.extensions["ivr"].db)]
+            simulator().db)]
     except Exception:  # the page must open even when the database is down
         log.warning("simulator page: could not list agents", exc_info=True)
         return []
@@ -176,7 +180,7 @@ def _json_body() -> dict[str, Any]:
 @bp.get("")
 @bp.get("/")
 def softphone() -> str:
-    rt = current_app.extensions["ivr"]
+    rt = simulator()
     return render_template("simulator/softphone.html", lines=_lines(rt), agents=_agents(),
                            default_language=rt.centre.default_language)
 
@@ -219,26 +223,22 @@ def act(sid: str, action: str) -> Any:
 
 
 # -- wiring ----------------------------------------------------------------------------------------------------------
-def build_engine(app: Flask) -> Simulator:
+def build_engine(app: Flask, settings: Any, clock: Clock) -> Simulator:
     """The engine for this app: our public URL, the simulated account, the app's clock, HTTP by default."""
     from telephony.simulator.http import RequestsHttp
 
-    rt = app.extensions["ivr"]
-    settings = rt.settings
     account_sid, token = simulator_account(settings)
     return Simulator(
         base_url=settings.public_base_url,
         account_sid=account_sid,
         auth_token=token,
         http=app.config.get("SIMULATOR_HTTP") or RequestsHttp(),
-        clock=app.config.get("SIMULATOR_CLOCK") or rt.clock,
+        clock=app.config.get("SIMULATOR_CLOCK") or clock,
     )
 
 
-def init_app(app: Flask) -> None:
+def init_app(app: Flask, *, settings: Any, centre: Any, db: Any, clock: Clock) -> None:
     """Mount the simulator when it is the telephony in use (no Twilio credentials, or TELEPHONY=simulator)."""
-    rt = app.extensions["ivr"]
-    settings = rt.settings
     if settings.telephony_provider != "simulator":
         return
     account_sid, token = simulator_account(settings)
@@ -246,9 +246,10 @@ def init_app(app: Flask) -> None:
         # Our webhooks check signatures with TWILIO_AUTH_TOKEN; in simulator mode the simulated account's token is
         # that token, as if pasted from Twilio's console (kept under the instance folder, shared with the worker).
         settings.twilio_auth_token = token
-    engine = build_engine(app)
-    engine.line_numbers = [line["number"] for line in _lines(rt)]
-    app.extensions["simulator"] = SimulatorRuntime(engine, autostart=app.config.get("SIMULATOR_THREAD", True))
+    engine = build_engine(app, settings, clock)
+    sim = SimulatorRuntime(engine, settings, centre, db, autostart=app.config.get("SIMULATOR_THREAD", True))
+    engine.line_numbers = [line["number"] for line in _lines(sim)]
+    app.extensions["simulator"] = sim
     app.register_blueprint(bp)
     log.debug("simulator mounted at /simulator (REST base %s, account %s)", rest_base_url(settings), account_sid)
 
