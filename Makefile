@@ -28,10 +28,12 @@ run: setup
 
 test: setup-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n auto -p no:cacheprovider
 
 lint: setup-test
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 bench: setup-test
 	$(BIN)/python -m bench

@@ -7,6 +7,7 @@ import re
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
+from callbacks.digits import to_ascii
 from config.schema import NUMBER_TYPES, PhonePolicy
 
 MAX_INPUT_LENGTH = 64
@@ -16,7 +17,6 @@ _TYPE_NAMES = {v: k for k, v in NUMBER_TYPES.items()} | {
     PhoneNumberType.UNKNOWN: "unknown",
 }
 # Persian and Arabic-Indic digits, as typed on Iranian phones and keyboards.
-_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 
 
 class PhoneNumberRejected(ValueError):
@@ -32,7 +32,7 @@ def normalise(raw: object, policy: PhonePolicy) -> str:
     """Return the E.164 form of `raw` or raise PhoneNumberRejected saying why it is refused."""
     if not isinstance(raw, str):
         raise PhoneNumberRejected("phone_not_text", "The phone number must be given as text.")
-    text = raw.translate(_DIGITS).strip()
+    text = to_ascii(raw).strip()
     if not text:
         raise PhoneNumberRejected("phone_missing", "A phone number is required.")
     if len(text) > MAX_INPUT_LENGTH:

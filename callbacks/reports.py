@@ -228,8 +228,8 @@ def daily_digest(
     db: Database, centre: ContactCentre, now: datetime, *, language: str = "en", max_listed: int = 30
 ) -> tuple[str, str]:
     """Subject and plain text of the supervisors' e-mail about the previous local day (the worker sends it)."""
+    from callbacks import i18n
     from callbacks.sla import sla_figures
-    from ivr.supervisor import i18n
 
     zone = centre.zone
     day = now.astimezone(zone).date() - timedelta(days=1)

@@ -100,7 +100,7 @@ def api_key() -> None:
 @click.argument("name")
 def api_key_create(name: str) -> None:
     """Create a key and print it once."""
-    from ivr.api.views import create_api_key
+    from callbacks.apikeys import create_api_key
 
     rt = runtime()
     try:
@@ -115,7 +115,7 @@ def api_key_create(name: str) -> None:
 @click.argument("name")
 def api_key_revoke(name: str) -> None:
     """Revoke a key by name."""
-    from ivr.api.views import revoke_api_key
+    from callbacks.apikeys import revoke_api_key
 
     rt = runtime()
     if not revoke_api_key(rt.db, name, rt.clock.now()):
@@ -236,12 +236,12 @@ def report_missed(since: str | None, until: str | None, queue: str | None, reaso
 
 
 def _area_commands() -> None:
-    """Commands that live with their areas: the worker, prompts, supervisors, the simulator's demo and call."""
+    """The other rooms of the command: the worker, prompts, supervisors, spool, the simulator's demo and call."""
+    from cli.prompts import prompts_cli
     from cli.simulator import commands as simulator_commands
     from cli.spool import spool_cli
-    from ivr.phone.prompts import prompts_cli
-    from ivr.supervisor.cli import supervisor_cli
-    from scheduler.cli import worker_command
+    from cli.supervisor import supervisor_cli
+    from cli.worker import worker_command
 
     for command in (worker_command, prompts_cli, supervisor_cli, spool_cli, *simulator_commands):
         cli.add_command(command)

@@ -3,52 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
+from config.menus import phone_tree_problems
+from config.problems import ConfigError, ConfigProblem, validation_problems
 from config.schema import ContactCentre
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One thing wrong with the file: where (YAML path, line) and what was expected."""
-
-    path: str
-    message: str
-    line: int | None = None
-
-    def render(self, file: str) -> str:
-        where = f"{file}:{self.line}" if self.line else file
-        return f"{where}: {self.path or '(top level)'}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The configuration file cannot be used; `problems` lists every reason."""
-
-    def __init__(self, file: str, problems: list[ConfigProblem]):
-        self.file = file
-        self.problems = problems
-        super().__init__("\n".join(p.render(file) for p in problems))
-
 
 # Checks over the validated model that need the whole file (cross-references, the menu's promises).
 # Each yields (yaml path as a tuple, message).
 Check = Callable[[ContactCentre], Iterator[tuple[tuple[Any, ...], str]]]
-_checks: list[Check] = []
 
 
-def register_check(check: Check) -> Check:
-    """Add a whole-file check run by every load (used by the phone tree for its menu promises)."""
-    if check not in _checks:
-        _checks.append(check)
-    return check
-
-
-@register_check
 def _references(centre: ContactCentre) -> Iterator[tuple[tuple[Any, ...], str]]:
     if centre.default_queue not in centre.queues:
         yield ("default_queue",), f"{centre.default_queue!r} is not one of the queues {sorted(centre.queues)}"
@@ -60,16 +29,8 @@ def _references(centre: ContactCentre) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield ("queues", queue_id, "name"), f"no name in {missing} (languages are {centre.languages})"
 
 
-def validation_problems(exc: ValidationError) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """pydantic's errors as (YAML location, message an operator understands)."""
-    for err in exc.errors():
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown setting (check its spelling and indentation)"
-        elif err["type"] == "missing":
-            msg = "required setting is missing"
-        yield loc, msg
+# Every whole-file check, in the order their problems are listed.
+CHECKS: tuple[Check, ...] = (_references, phone_tree_problems)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
@@ -121,7 +82,7 @@ def parse_contact_centre(text: str, file: str = "<string>") -> ContactCentre:
         problems = [ConfigProblem(_dotted(loc), msg, _line_of(root, loc)) for loc, msg in validation_problems(exc)]
         raise ConfigError(file, problems) from None
     problems = [
-        ConfigProblem(_dotted(loc), message, _line_of(root, loc)) for check in _checks for loc, message in check(centre)
+        ConfigProblem(_dotted(loc), message, _line_of(root, loc)) for check in CHECKS for loc, message in check(centre)
     ]
     if problems:
         raise ConfigError(file, problems)
@@ -139,6 +100,3 @@ def load_contact_centre(path: str | Path) -> ContactCentre:
         raise ConfigError(str(path), [ConfigProblem("", "the file is not UTF-8 text")]) from None
     return parse_contact_centre(text, str(path))
 
-
-# The phone tree registers its checks (menu promises) on import; imported last to avoid a cycle.
-import config.menus  # noqa: E402, F401

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from config.loader import register_check, validation_problems
+from config.problems import validation_problems
 from config.schema import ContactCentre
 
 # Keys every caller can rely on (DESIGN.md): `0` a human, `*` repeat. Options may not take them.
@@ -494,8 +494,7 @@ def normalise_speech(text: str) -> str:
     return " ".join(text.split())
 
 
-@register_check
-def _phone_tree(centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
+def phone_tree_problems(centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
     try:
         menu = parse_menu(centre)
     except ValidationError as exc:

@@ -35,10 +35,6 @@ ROOT = Path(__file__).resolve().parents[1]  # the repository
 SHARED = Path(os.environ.get("IVR_SHARED_DIR", ROOT.parent / "shared"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "sqlite_only: runs on SQLite only")
-
-
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(DEFAULT_NOW)
@@ -153,7 +149,7 @@ def client(app: Any) -> Any:
 
 @pytest.fixture
 def api_key(app: Any) -> str:
-    from ivr.api.views import create_api_key
+    from callbacks.apikeys import create_api_key
 
     rt = app.extensions["ivr"]
     return create_api_key(rt.db, "tests", rt.clock.now())

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import wraps
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request, stream_with_context, url_for
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from callbacks.apikeys import find_api_key
 from callbacks.errors import InvalidRequest
-from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, ApiKey, Attempt
+from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, Attempt
 from callbacks.serialize import attempt_json, callback_json, event_json
 from ivr.runtime import runtime
 from ivr.web.http import api_error
@@ -22,33 +21,9 @@ from ivr.web.ratelimit import api_key_or_client, check_phone, limiter, per_api_k
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 REQUEST_FIELDS = {"phone", "name", "language", "queue", "note", "window_start", "window_end"}
-KEY_PREFIX = "ivr_"
 MAX_PAGE = 500
 
 
-
-
-def hash_key(key: str) -> str:
-    # API keys carry 256 bits of randomness, so a fast hash is enough (unlike passwords).
-    return hashlib.sha256(key.encode()).hexdigest()
-
-
-def create_api_key(db: Any, name: str, now: datetime) -> str:
-    """Store a new key's hash under `name` and return the key (shown once)."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
-    with db.session() as session:
-        if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
-            raise InvalidRequest("api_key_exists", f"An API key named {name!r} already exists.", "name")
-        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now))
-    return key
-
-
-def revoke_api_key(db: Any, name: str, now: datetime) -> bool:
-    with db.session() as session:
-        result = session.execute(
-            update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
-        )
-        return result.rowcount == 1
 
 
 def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,8 +37,8 @@ def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
             return _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
         rt = runtime()
         with rt.db.session() as session:
-            api_key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip())))
-            if api_key is None or api_key.revoked_at is not None:
+            api_key = find_api_key(session, key.strip())
+            if api_key is None:
                 return _unauthorized("The API key is not valid or has been revoked.")
             g.api_key_name = api_key.name
         return view(*args, **kwargs)

@@ -33,6 +33,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callbacks.db import DatabaseUnavailable
+from callbacks.digits import to_ascii
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.models import CANCELED, DIALING, PENDING, Callback
 from callbacks.phones import mask
@@ -51,7 +52,6 @@ FIELDS = ("phone", "name", "queue", "window_date", "window_from", "window_to", "
 # The service names window errors after its own arguments; the form has a day and two times.
 _FORM_FIELD = {"window_start": "window_from", "window_end": "window_to"}
 _TIME = re.compile(r"^\s*(\d{1,2})[:.٫](\d{2})\s*$")
-_ASCII_DIGITS = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 CUSTOMER_ACTOR = "customer:web"
 
 
@@ -87,7 +87,7 @@ def _day_label(day: date, today: date, lang: str) -> str:
 
 
 def _parse_time(text: str) -> tuple[int, int] | None:
-    match = _TIME.match(text.translate(_ASCII_DIGITS))
+    match = _TIME.match(to_ascii(text))
     if not match:
         return None
     hour, minute = int(match[1]), int(match[2])

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from callbacks.digits import to_ascii
 from config.menus import OPERATOR_KEY, OPERATOR_WORDS, REPEAT_KEY, Menu, Node, normalise_speech
 
 # Anything longer is not a key press we asked for (Twilio's own limit is far below a 10,000-digit Digits).
 MAX_DIGITS = 40
-_DIGIT_MAP = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
 _OPERATOR = {normalise_speech(w) for w in OPERATOR_WORDS}
 # Seconds a message waits for `0`/`*` before moving on; a callback number gets longer to type.
 MESSAGE_LISTEN_SECONDS = 1
@@ -130,7 +130,7 @@ class CallerInput:
 
     @classmethod
     def parse(cls, digits: str | None, speech: str | None) -> CallerInput:
-        digits = (digits or "").translate(_DIGIT_MAP).strip()
+        digits = to_ascii(digits or "").strip()
         if digits:
             if len(digits) > MAX_DIGITS or not re.fullmatch(r"[0-9#*]+", digits):
                 return cls("garbage")

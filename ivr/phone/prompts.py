@@ -13,8 +13,6 @@ import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import click
-
 from config.menus import Menu, Phrases, menu_of
 from config.schema import ContactCentre
 
@@ -76,13 +74,17 @@ def texts_to_render(menu: Menu, languages: list[str], only: list[str] | None = N
                 yield from emit(lang, value)
 
 
+class EspeakMissing(RuntimeError):
+    """Prompt audio needs espeak-ng on this machine."""
+
+
 def render_all(
     centre: ContactCentre, directory: Path, only: list[str] | None = None, force: bool = False
 ) -> list[Path]:
     """Render missing audio with espeak-ng; returns the files written."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
-        raise click.ClickException("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+        raise EspeakMissing("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
     index = AudioIndex(directory)
     written = []
     for lang, text in texts_to_render(menu_of(centre), list(centre.languages), only):
@@ -96,24 +98,3 @@ def render_all(
         )
         written.append(path)
     return written
-
-
-@click.group("prompts")
-def prompts_cli() -> None:
-    """Prompt audio for languages Twilio cannot speak."""
-
-
-@prompts_cli.command("render")
-@click.option("--language", "languages", multiple=True, help="Only these languages (default: all).")
-@click.option("--force", is_flag=True, help="Render again even when the file exists.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None, help="Contact-centre YAML.")
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Directory (default: instance/prompts).")
-def render_command(languages: tuple[str, ...], force: bool, config_path: str | None, out: str | None) -> None:
-    """Render every text prompt without audio into WAV files (espeak-ng); the menu plays them."""
-    from config import load_contact_centre, load_settings
-
-    settings = load_settings()
-    centre = load_contact_centre(config_path or settings.ivr_config)
-    directory = Path(out) if out else settings.instance_path / "prompts"
-    written = render_all(centre, directory, list(languages) or None, force)
-    click.echo(f"rendered {len(written)} prompt(s) into {directory}")

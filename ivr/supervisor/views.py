@@ -33,15 +33,15 @@ from markupsafe import Markup
 from wtforms.validators import ValidationError
 
 from callbacks import board as board_data
-from callbacks import reports, sla
+from callbacks import i18n, reports, sla
 from callbacks.accounts import ADMIN, authenticate, get_supervisor, password_fingerprint
 from callbacks.clock import ensure_utc
 from callbacks.models import Supervisor
 from callbacks.phones import mask
 from callbacks.serialize import iso
 from ivr.runtime import runtime
-from ivr.supervisor import i18n
 from ivr.supervisor.charts import Bar, Column, Segment, horizontal_bars, stacked_columns
+from ivr.web.i18n import LANGUAGE_COOKIE, pick_language
 from ivr.web.ratelimit import limiter
 
 bp = Blueprint(
@@ -110,7 +110,7 @@ def _guard() -> Response | None:
     supervisor = None if request.endpoint in PUBLIC_ENDPOINTS else _current_supervisor()
     g.supervisor = supervisor
     preferred = supervisor.language if supervisor else None
-    g.lang = i18n.choose_language(request, preferred, runtime().centre.default_language)
+    g.lang = pick_language(request, i18n.LANGUAGES, preferred=preferred, default=runtime().centre.default_language)
     if request.endpoint == "supervisor.static":
         return None
     if request.method == "POST":
@@ -146,7 +146,7 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
 def _headers(response: Response) -> Response:
     if "lang" in request.args and request.args["lang"] in i18n.LANGUAGES:
         response.set_cookie(
-            i18n.LANG_COOKIE,
+            LANGUAGE_COOKIE,
             request.args["lang"],
             max_age=365 * 24 * 3600,
             samesite="Lax",

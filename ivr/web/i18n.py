@@ -14,17 +14,16 @@ from zoneinfo import ZoneInfo
 import jdatetime
 from flask import Flask, Request, Response, current_app, g, request
 
+from callbacks.i18n import digits, direction
 from config.schema import ContactCentre, Queue
 from ivr.runtime import runtime
 
 LANGUAGE_COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
-RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur", "ps", "ckb"})
 # Languages these pages speak; a centre may configure others for its phone prompts only.
 PAGE_LANGUAGES = ("fa", "en")
 LANGUAGE_NAMES = {"fa": "فارسی", "en": "English"}
 
-_PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 _EN_MONTHS = ("January February March April May June July August September October November December").split()
 _EN_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
 
@@ -252,40 +251,31 @@ COUNTRY_NAMES: dict[str, dict[str, str]] = {
 }
 
 
-def direction(lang: str) -> str:
-    """`rtl` or `ltr` for the `dir` attribute."""
-    return "rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr"
-
-
 def page_languages(centre: ContactCentre) -> list[str]:
     """The centre's languages that the pages can speak, in the centre's order (English as a last resort)."""
     langs = [lang for lang in centre.languages if lang in PAGE_LANGUAGES]
     return langs or ["en"]
 
 
-def pick_language(req: Request, centre: ContactCentre) -> str:
-    """`?lang=`, then the cookie, then Accept-Language, then the centre's default."""
-    allowed = page_languages(centre)
-    for candidate in (req.args.get("lang"), req.cookies.get(LANGUAGE_COOKIE)):
+def pick_language(req: Request, allowed: list[str] | tuple[str, ...], *, preferred: str | None = None,
+                  default: str | None = None) -> str:
+    """The one language picker of every page: `?lang=` (a switch), then the cookie it sets, then the reader's
+    own choice (a supervisor's account), then Accept-Language, then `default`, then the first allowed."""
+    for candidate in (req.args.get("lang"), req.cookies.get(LANGUAGE_COOKIE), preferred):
         if candidate in allowed:
             return candidate
     best = req.accept_languages.best_match(allowed)
     if best:
         return best
-    return centre.default_language if centre.default_language in allowed else allowed[0]
+    return default if default in allowed else allowed[0]
 
 
 def current_language() -> str:
     """The language of this request's page (picked once per request)."""
     if "page_lang" not in g:
-        g.page_lang = pick_language(request, runtime().centre)
+        centre = runtime().centre
+        g.page_lang = pick_language(request, page_languages(centre), default=centre.default_language)
     return g.page_lang
-
-
-def digits(text: object, lang: str) -> str:
-    """`text` with Persian digits when the page is in Persian."""
-    text = str(text)
-    return text.translate(_PERSIAN_DIGITS) if lang == "fa" else text
 
 
 def gettext(key: str, lang: str, **params: Any) -> str:

@@ -9,8 +9,8 @@ from openapi_core import OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from sqlalchemy import func, select
 
+from callbacks.apikeys import create_api_key, revoke_api_key
 from callbacks.models import Callback
-from ivr.api.views import create_api_key, revoke_api_key
 
 BASE = "https://support.example.com"
 _described: dict[str, OpenAPI] = {}

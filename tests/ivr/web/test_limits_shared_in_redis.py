@@ -24,7 +24,7 @@ def redis_url():
 
 
 def test_two_web_processes_share_the_per_number_limit(redis_url, app_config, db, centre, clock, tmp_path):
-    from ivr.api.views import create_api_key
+    from callbacks.apikeys import create_api_key
     from ivr.web.ratelimit import limiter
 
     config = {**app_config, "ratelimit_storage_url": redis_url, "DATABASE": db, "CENTRE": centre, "CLOCK": clock}

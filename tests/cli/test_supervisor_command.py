@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from callbacks.accounts import authenticate, list_supervisors
-from ivr.supervisor.cli import supervisor_cli
+from cli.supervisor import supervisor_cli
 
 pytestmark = pytest.mark.parametrize("db", ["sqlite"], indirect=True)
 

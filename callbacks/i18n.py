@@ -1,4 +1,5 @@
-"""The console's words in Persian and English, its language choice, and dates as each reader expects them.
+"""Words of the supervisors' console and reports in Persian and English, and numbers and dates as each reader expects
+them (no web framework here: the worker's digest uses it too).
 
 Persian readers see Solar Hijri (Jalali) dates with Persian digits; both see times in the centre's timezone.
 """
@@ -10,14 +11,11 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 import jdatetime
-from flask import Request
 
-from ivr.web.i18n import digits
-from ivr.web.i18n import direction as direction  # re-exported for the supervisor pages
+from callbacks.digits import to_ascii, to_persian
 
 LANGUAGES = ("fa", "en")
-LANG_COOKIE = "lang"
-_TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹٠١٢٣٤٥٦٧٨٩", "01234567890123456789")
+RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur", "ps", "ckb"})
 
 # key: (English, Persian)
 _STRINGS: dict[str, tuple[str, str]] = {
@@ -155,17 +153,19 @@ def t(lang: str, key: str, **values: object) -> str:
     return text
 
 
-def choose_language(request: Request, preferred: str | None = None, default: str = "fa") -> str:
-    """?lang= first (a switch), then the cookie it sets, then the account's choice, then Accept-Language."""
-    for candidate in (request.args.get("lang"), request.cookies.get(LANG_COOKIE), preferred):
-        if candidate in LANGUAGES:
-            return candidate
-    best = request.accept_languages.best_match(LANGUAGES)
-    return best or default
+def direction(lang: str) -> str:
+    """`rtl` or `ltr` for the `dir` attribute."""
+    return "rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr"
+
+
+def digits(text: object, lang: str) -> str:
+    """`text` with Persian digits when the reader reads Persian."""
+    text = str(text)
+    return to_persian(text) if lang == "fa" else text
 
 
 def to_persian_digits(text: str) -> str:
-    return digits(text, "fa")
+    return to_persian(text)
 
 
 def number(value: float | int | None, lang: str, places: int = 0) -> str:
@@ -219,7 +219,7 @@ def parse_date(text: str | None) -> date | None:
     """
     if not text or not text.strip():
         return None
-    cleaned = text.strip().translate(_TO_ASCII)
+    cleaned = to_ascii(text.strip())
     match = re.fullmatch(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})", cleaned)
     if not match:
         raise ValueError(f"{text!r} is not a date such as 2026-11-22 or 1405/09/01")
