@@ -476,7 +476,7 @@ def _resolve_callbacks() -> None:
         rt = runtime()
         # Best effort within the time box: if it cannot be done now, the worker's call will reach them anyway.
         try:
-            _voice().timebox.try_run(journey.resolve_callbacks, rt.db, caller, rt.clock.now(), call_sid)
+            _voice().timebox.try_run(journey.resolve_callbacks, rt.db, rt.centre, caller, rt.clock.now(), call_sid)
         except Exception:
             log.exception("could not close the open callbacks of %s", mask(caller))
 
