@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from telephony.provider import TERMINAL_STATUSES
+
 API_VERSION = "2010-04-01"
-TERMINAL = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Twilio's default ring time for a REST call.
 RING_TIMEOUT = 60
@@ -139,7 +140,7 @@ class Call:
 
     @property
     def ended(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in TERMINAL_STATUSES
 
     @property
     def duration(self) -> int:
@@ -202,5 +203,5 @@ def new_account() -> tuple[str, str]:
     return "AC" + secrets.token_hex(16), secrets.token_hex(16)
 
 
-__all__ = ["API_VERSION", "E164", "MAX_LINES", "RING_TIMEOUT", "TERMINAL", "Call", "CallerHungUp", "Dequeued",
+__all__ = ["API_VERSION", "E164", "MAX_LINES", "RING_TIMEOUT", "Call", "CallerHungUp", "Dequeued",
            "Document", "Event", "Executed", "Line", "Wait", "new_account", "rfc2822"]

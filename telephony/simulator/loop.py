@@ -10,8 +10,9 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
+from callbacks.clock import FrozenClock
 from telephony.simulator.calls import Call, CallerHungUp, Dequeued, Event
 from telephony.simulator.switchboard import Switchboard
 
@@ -49,6 +50,7 @@ class ClockLoop:
         return steps
 
     def next_wake(self) -> datetime | None:
+        """The earliest moment a call's script waits for (None: every call waits for an event, or none runs)."""
         with self.board.lock:
             times = [c.wait.until for c in self.board.calls.values()
                      if c.gen is not None and c.wait is not None and c.wait.until is not None]
@@ -56,7 +58,7 @@ class ClockLoop:
 
     def advance(self, seconds: float) -> None:
         """Move a FrozenClock forward by `seconds`, waking calls at each moment they wait for (tests, `--local`)."""
-        clock: Any = self.board.clock
+        clock = self._frozen_clock()
         target = clock.now() + timedelta(seconds=seconds)
         self.run_due()
         while True:
@@ -72,7 +74,7 @@ class ClockLoop:
 
     def run_until(self, predicate: Callable[[], bool], seconds: float = 600, step: float | None = None) -> bool:
         """Advance a FrozenClock (event by event, or by `step`) until `predicate()` holds or `seconds` have passed."""
-        clock: Any = self.board.clock
+        clock = self._frozen_clock()
         deadline = clock.now() + timedelta(seconds=seconds)
         self.run_due()
         while not predicate():
@@ -84,6 +86,12 @@ class ClockLoop:
             clock.set(max(target, now + timedelta(milliseconds=1)))
             self.run_due()
         return True
+
+    def _frozen_clock(self) -> FrozenClock:
+        clock = self.board.clock
+        if not isinstance(clock, FrozenClock):
+            raise TypeError(f"advance() and run_until() move a FrozenClock; this simulator runs on {clock!r}")
+        return clock
 
     def _take_event(self, call: Call) -> Event | None:
         """The first event this call can take now; key presses nobody listens for are dropped, as on Twilio."""

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from telephony.provider import CANCELABLE_STATUSES
 from telephony.simulator.calls import API_VERSION, E164, RING_TIMEOUT, Call, Event, rfc2822
 from telephony.simulator.switchboard import Switchboard
 from telephony.simulator.twiml import TwimlInterpreter
@@ -38,6 +39,7 @@ class RestResources:
         self.interpreter = interpreter
 
     def check_account(self, account_sid: str, username: str, password: str) -> None:
+        """Refuse a request not made with this account's SID and auth token (HTTP basic auth), as Twilio does."""
         if username != self.board.account_sid or not secrets.compare_digest(password, self.board.auth_token):
             raise SimulatorError(401, 20003, "Authenticate")
         if account_sid != self.board.account_sid:
@@ -45,14 +47,7 @@ class RestResources:
 
     def create_call(self, form: Mapping[str, Any]) -> dict[str, Any]:
         """POST .../Calls.json. `form` maps names to a value or a list of values (repeated keys)."""
-
-        def one(name: str) -> str:
-            value = form.get(name)
-            if isinstance(value, list | tuple):
-                value = value[0] if value else ""
-            return str(value or "").strip()
-
-        to, from_, url, twiml = one("To"), one("From"), one("Url"), one("Twiml")
+        to, from_, url, twiml = (_single(form, name) for name in ("To", "From", "Url", "Twiml"))
         if not to:
             raise SimulatorError(400, 21201, "No 'To' number is specified")
         if not from_:
@@ -61,7 +56,7 @@ class RestResources:
             raise SimulatorError(400, 21205, "Url parameter is required")
         if not E164.match(to):
             raise SimulatorError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        raw_timeout = one("Timeout") or str(RING_TIMEOUT)
+        raw_timeout = _single(form, "Timeout") or str(RING_TIMEOUT)
         if not raw_timeout.isdigit():
             raise SimulatorError(400, 21220, f"Invalid Timeout value {raw_timeout!r}")
         events_raw = form.get("StatusCallbackEvent") or []
@@ -69,18 +64,19 @@ class RestResources:
         with self.board.lock:
             call = self.board.new_call(from_, to, "outbound-api")
             call.url, call.twiml = url or None, twiml or None
-            call.method = one("Method").upper() or "POST"
+            call.method = _single(form, "Method").upper() or "POST"
             call.timeout = max(1, min(600, int(raw_timeout)))
-            call.status_callback = one("StatusCallback") or None
-            call.status_callback_method = one("StatusCallbackMethod").upper() or "POST"
+            call.status_callback = _single(form, "StatusCallback") or None
+            call.status_callback_method = _single(form, "StatusCallbackMethod").upper() or "POST"
             call.status_events = frozenset(" ".join(events).split()) or frozenset({"completed"})
-            call.machine_detection = one("MachineDetection") or None
+            call.machine_detection = _single(form, "MachineDetection") or None
             self.board.start(call, self.interpreter.outbound_script(call))
             resource = call.resource()
         self.board.wakeup.set()
         return resource
 
     def fetch_call(self, sid: str) -> dict[str, Any]:
+        """GET .../Calls/{sid}.json."""
         with self.board.lock:
             call = self.board.calls.get(sid)
             if call is None:
@@ -94,22 +90,10 @@ class RestResources:
         with self.board.lock:
             found = []
             for call in reversed(list(self.board.calls.values())):
-                if filters.get("To") and call.to != filters["To"]:
-                    continue
-                if filters.get("From") and call.from_ != filters["From"]:
-                    continue
-                if filters.get("ParentCallSid") and call.parent_sid != filters["ParentCallSid"]:
-                    continue
-                if filters.get("Status") and call.status != filters["Status"]:
-                    continue
-                started = call.answered_at or call.created_at
-                if after is not None and started < after:
-                    continue
-                if before is not None and started >= before:
-                    continue
-                found.append(call.resource())
-                if len(found) >= limit:
-                    break
+                if _matches(call, filters, after, before):
+                    found.append(call.resource())
+                    if len(found) >= limit:
+                        break
             return found
 
     def update_call(self, sid: str, form: Mapping[str, str]) -> dict[str, Any]:
@@ -129,8 +113,7 @@ class RestResources:
             # A pick-up (or a decline) already on its way wins, as when the phone is answered while Twilio
             # handles the request: the answer then shows the call still ringing, and the cancel did nothing.
             pending = {event.kind for event in call.inbox}
-            if status and not call.ended and call.status in ("queued", "initiated", "ringing") \
-                    and not pending & {"answer", "decline"}:
+            if status and call.status in CANCELABLE_STATUSES and not pending & {"answer", "decline"}:
                 self._cancel(call)
             elif status == "completed" and not call.ended:
                 self.board.post(sid, Event("hangup"))
@@ -150,6 +133,7 @@ class RestResources:
             call.inbox.appendleft(Event("cancel", status="canceled"))
 
     def send_message(self, form: Mapping[str, str]) -> dict[str, Any]:
+        """POST .../Messages.json: kept for the softphone page, and delivered at once."""
         to, from_, body = (form.get(k, "").strip() for k in ("To", "From", "Body"))
         if not to:
             raise SimulatorError(400, 21604, "A 'To' phone number is required.")
@@ -166,9 +150,26 @@ class RestResources:
         return message
 
 
-def _parse_date(value: str) -> datetime | None:
-    from datetime import UTC
+def _single(form: Mapping[str, Any], name: str) -> str:
+    """One form field as text: the first of repeated values, stripped; "" when missing."""
+    value = form.get(name)
+    if isinstance(value, list | tuple):
+        value = value[0] if value else ""
+    return str(value or "").strip()
 
+
+def _matches(call: Call, filters: Mapping[str, str], after: datetime | None, before: datetime | None) -> bool:
+    """Whether the Calls list filters (To, From, ParentCallSid, Status, StartTime>, StartTime<) keep `call`."""
+    for name, value in (("To", call.to), ("From", call.from_), ("ParentCallSid", call.parent_sid),
+                        ("Status", call.status)):
+        if filters.get(name) and value != filters[name]:
+            return False
+    started = call.answered_at or call.created_at
+    return (after is None or started >= after) and (before is None or started < before)
+
+
+def _parse_date(value: str) -> datetime | None:
+    """An ISO date or time from a list filter, read as UTC when it has no offset; None when unreadable."""
     value = value.strip()
     if not value:
         return None
