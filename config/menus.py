@@ -450,15 +450,16 @@ def prove(menu: Menu, centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
             for lang, spoken in option.words.items():
                 if lang not in languages:
                     yield_list.append(((*at, "words", lang), f"{lang!r} is not one of the languages {languages}"))
+                heard = words.setdefault(lang, set())
                 for word in spoken:
                     norm = normalise_speech(word)
                     if not norm:
                         yield_list.append(((*at, "words", lang), "an empty word cannot be recognised"))
                     elif norm in {normalise_speech(w) for w in OPERATOR_WORDS}:
                         yield_list.append(((*at, "words", lang), f"{word!r} is reserved: it reaches a human"))
-                    elif norm in words.setdefault(lang, set()):
+                    elif norm in heard:
                         yield_list.append(((*at, "words", lang), f"{word!r} is used twice in this menu"))
-                    words[lang].add(norm)
+                    heard.add(norm)
 
     for node_id in nodes:
         # Messages move on by themselves: a ring of them would talk to a silent caller forever.
