@@ -392,9 +392,9 @@ def every_reference_is_a_node(menu: Menu, centre: ContactCentre) -> Iterator[Pro
         here: Loc = ("nodes", node_id)
         references += [((*here, "zero"), node.zero, "`zero` leads to"), ((*here, "next"), node.next, "`next` leads to")]
         references += [((*here, "options", i, "goto"), option.goto, "`goto`") for i, option in enumerate(node.options)]
-    for loc, node_id, what in references:
-        if node_id is not None and node_id not in menu.nodes:
-            yield loc, f"{what} {node_id!r} is not a node (nodes are {sorted(menu.nodes)})"
+    for loc, target, what in references:
+        if target is not None and target not in menu.nodes:
+            yield loc, f"{what} {target!r} is not a node (nodes are {sorted(menu.nodes)})"
 
 
 def zero_reaches_a_human(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
