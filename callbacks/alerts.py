@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session
 
 from callbacks.models import Alert, Callback
 
-KINDS = ("at_risk", "missed", "unreachable", "permanent", "digest")
+# stuck: still open past its deadline (something kept it from ending); worker_clock: a worker's clock disagrees
+# with the database's, so it stopped dialing until it is corrected.
+KINDS = ("at_risk", "missed", "unreachable", "permanent", "digest", "stuck", "worker_clock")
 
 
 def raise_alert(session: Session, callback: Callback | None, kind: str, now: datetime, reason: str) -> Alert | None:

@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from callbacks.alerts import raise_alert
-from callbacks.attempts import NOT_PLACED
+from callbacks.calls import NOT_PLACED
 from callbacks.clock import Clock
 from callbacks.db import Database
+from callbacks.history import transition
 from callbacks.inbound_queue import OPEN_STATES, waiting_filter
 from callbacks.models import (
     DIALING,
@@ -32,8 +33,8 @@ from callbacks.models import (
     InboundCall,
 )
 from callbacks.reports import daily_digest
-from callbacks.service import transition
 from config.schema import ContactCentre
+from scheduler.dispatcher import edf_order
 
 log = logging.getLogger(__name__)
 ESCALATION = 10
@@ -44,6 +45,8 @@ DIGEST_ROW = "digest"
 class WatchReport:
     at_risk: list[int] = field(default_factory=list)
     missed: list[int] = field(default_factory=list)
+    # Callbacks still dialing a lease past their deadline: something keeps them from ending (alerted once).
+    stuck: list[int] = field(default_factory=list)
 
 
 def missed_reason(callback: Callback, last: Attempt | None, agents_on_shift: int, max_attempts: int) -> str:
@@ -73,8 +76,25 @@ class Watchdog:
         now = self.clock.now()
         report = WatchReport()
         self._close_missed(now, report)
+        self._flag_stuck(now, report)
         self._flag_at_risk(now, report)
         return report
+
+    def _flag_stuck(self, now: datetime, report: WatchReport) -> None:
+        """Every callback still open a lease after its deadline is alerted, with its attempt's state: the sweep
+        should have settled it by then, so a person must look."""
+        with self.db.session() as session:
+            stuck = session.execute(
+                select(Callback, Attempt).outerjoin(Attempt, Attempt.id == Callback.live_attempt_id)
+                .where(Callback.status == DIALING, Callback.deadline_at < now - self.centre.dispatch.lease)
+                .order_by(Callback.deadline_at).limit(200)).all()
+            for callback, attempt in stuck:
+                late = int((now - callback.deadline_at).total_seconds() // 60)
+                state = f"attempt {attempt.number} {attempt.state}" if attempt is not None else "no attempt in flight"
+                reason = f"still dialing {late} min past its deadline ({state})"
+                if raise_alert(session, callback, "stuck", now, reason) is not None:
+                    log.error("callback %s: %s", callback.id, reason)
+                    report.stuck.append(callback.id)
 
     def _agents_on_shift(self, session: object) -> list[Agent]:
         return list(session.scalars(select(Agent).where(Agent.on_shift.is_(True))))  # type: ignore[attr-defined]
@@ -102,10 +122,8 @@ class Watchdog:
     def forecast(self, now: datetime) -> list[tuple[Callback, datetime, str]]:
         """Open callbacks whose forecast says they will not be reached in time: (callback, forecast start, why)."""
         with self.db.session() as session:
-            from scheduler.dispatcher import _order
-
             waiting = list(session.scalars(
-                select(Callback).where(Callback.status == PENDING).order_by(*_order(self.order)).limit(20000)))
+                select(Callback).where(Callback.status == PENDING).order_by(*edf_order(self.order)).limit(20000)))
             agents = self._agents_on_shift(session)
             in_flight = session.scalar(select(func.count()).select_from(Callback).where(Callback.status == DIALING))
             # Live callers are served first (callbacks.inbound_queue): those waiting and those talking to an agent
