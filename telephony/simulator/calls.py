@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from telephony.provider import TERMINAL_STATUSES
+from callbacks.calls import TERMINAL_CALL_STATUSES
 
 API_VERSION = "2010-04-01"
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -140,7 +140,7 @@ class Call:
 
     @property
     def ended(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL_CALL_STATUSES
 
     @property
     def duration(self) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from telephony.provider import CANCELABLE_STATUSES
+from callbacks.calls import CANCELABLE_CALL_STATUSES
 from telephony.simulator.calls import API_VERSION, E164, RING_TIMEOUT, Call, Event, rfc2822
 from telephony.simulator.switchboard import Switchboard
 from telephony.simulator.twiml import TwimlInterpreter
@@ -113,7 +113,7 @@ class RestResources:
             # A pick-up (or a decline) already on its way wins, as when the phone is answered while Twilio
             # handles the request: the answer then shows the call still ringing, and the cancel did nothing.
             pending = {event.kind for event in call.inbox}
-            if status and call.status in CANCELABLE_STATUSES and not pending & {"answer", "decline"}:
+            if status and call.status in CANCELABLE_CALL_STATUSES and not pending & {"answer", "decline"}:
                 self._cancel(call)
             elif status == "completed" and not call.ended:
                 self.board.post(sid, Event("hangup"))
