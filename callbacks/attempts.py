@@ -176,6 +176,19 @@ def free_agent(session: Session, agent_id: int | None, held_by: str, now: dateti
     )
 
 
+def reserve_agent(agent: Agent, held_by: str, now: datetime) -> None:
+    """Reserve a free agent (locked by the caller) for the call `held_by` names."""
+    agent.busy_call_sid = held_by
+    agent.busy_since = now
+
+
+def take_off_shift(session: Session, agent_id: int | None, now: datetime) -> None:
+    """The agent's own number cannot be called: off shift, so they are not offered work again."""
+    if agent_id is not None:
+        session.execute(update(Agent).where(Agent.id == agent_id).values(on_shift=False, shift_changed_at=now)
+                        .execution_options(synchronize_session=False))
+
+
 def _agent_pause(attempt: Attempt, wrap_up: timedelta) -> timedelta:
     """How long the agent of an ended attempt rests: wrap-up after answering, a pause after letting it ring out,
     none when their phone never rang."""
@@ -471,9 +484,7 @@ def refused(
     attempt.error_code = (code or "")[:16] or None
     attempt.error_message = message[:500]
     if permanent and leg == "agent":
-        # The agent's own number is broken: take them off shift so they are not offered work again.
-        session.execute(update(Agent).where(Agent.id == attempt.agent_id).values(on_shift=False, shift_changed_at=now)
-                        .execution_options(synchronize_session=False))
+        take_off_shift(session, attempt.agent_id, now)
         finish_attempt(session, centre, callback, attempt, AGENT_UNAVAILABLE, now, actor=actor, detail=message)
     elif permanent:
         finish_attempt(session, centre, callback, attempt, PERMANENT_ERROR, now, actor=actor,

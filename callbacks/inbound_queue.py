@@ -28,9 +28,9 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from callbacks.attempts import AGENT_MISSED_PAUSE, LegStatus, free_agent, known_call_sids
+from callbacks.attempts import AGENT_MISSED_PAUSE, LegStatus, free_agent, known_call_sids, reserve_agent
 from callbacks.calls import TERMINAL_CALL_STATUSES
-from callbacks.models import AgentCall, Callback, InboundCall
+from callbacks.models import Agent, AgentCall, Callback, InboundCall
 from config.schema import ContactCentre
 
 # -- URLs Twilio is given for an agent call (under /twilio, signature-checked like every webhook) -------------------
@@ -64,6 +64,17 @@ def agent_call_url(base_url: str, path: str, agent_call_id: int) -> str:
 def reservation_token(agent_call_id: int) -> str:
     """What `Agent.busy_call_sid` holds while one of our agent calls for a queue has the agent."""
     return f"agent_call:{agent_call_id}"
+
+
+def start_agent_call(session: Session, queue: str, agent: Agent, *, worker_id: str, now: datetime,
+                     until: datetime) -> AgentCall:
+    """Write the agent call for a caller waiting in `queue` and reserve its agent (both locked by the caller)."""
+    call = AgentCall(queue=queue, agent_id=agent.id, state="created", worker_id=worker_id, created_at=now,
+                     claimed_until=until)
+    session.add(call)
+    session.flush()
+    reserve_agent(agent, reservation_token(call.id), now)
+    return call
 
 
 # -- who waits, who is being rung ----------------------------------------------------------------------------------

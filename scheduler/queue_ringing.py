@@ -35,7 +35,6 @@ from callbacks.inbound_queue import (
     QUEUE_AGENT_PATH,
     STATUS_PATH,
     agent_call_url,
-    reservation_token,
 )
 from callbacks.models import Agent, AgentCall, InboundCall
 from config.menus import menu_of
@@ -154,12 +153,8 @@ class QueueDistributor:
         until = now + self.dispatch.lease
         claims = []
         for (queue, agent), slot_at in zip(pairs, slots, strict=True):
-            call = AgentCall(queue=queue, agent_id=agent.id, state="created", worker_id=self.worker_id,
-                             created_at=now, claimed_until=until)
-            session.add(call)
-            session.flush()
-            agent.busy_call_sid = reservation_token(call.id)
-            agent.busy_since = now
+            call = inbound_queue.start_agent_call(session, queue, agent, worker_id=self.worker_id, now=now,
+                                                  until=until)
             claims.append(QueueClaim(call.id, queue, agent.phone, slot_at, until))
         return claims
 
@@ -222,9 +217,7 @@ class QueueDistributor:
         with self.db.session() as session:
             call = session.get(AgentCall, claim.agent_call_id)
             if isinstance(exc, ProviderPermanentError):
-                # The agent's own number is broken: take them off shift so they are not offered work again.
-                session.execute(update(Agent).where(Agent.id == call.agent_id).values(
-                    on_shift=False, shift_changed_at=now).execution_options(synchronize_session=False))
+                attempts.take_off_shift(session, call.agent_id, now)
                 log.error("agent %s cannot be called (%s); taken off shift", call.agent_id, exc)
                 inbound_queue.end(session, call, NOT_PLACED, now, timedelta(0), detail=str(exc))
                 return "permanent"
