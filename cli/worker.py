@@ -8,20 +8,26 @@ import click
 
 from callbacks.clock import SystemClock
 
+log = logging.getLogger("ivr.worker")
+
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Run every job once and exit (cron, smoke tests).")
 @click.option("--id", "worker_id", default=None, help="Worker id (default host:pid:random).")
-def worker_command(once: bool, worker_id: str | None) -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus /metrics on this port (default WORKER_METRICS_PORT; 0: off).")
+def worker_command(once: bool, worker_id: str | None, metrics_port: int | None) -> None:
     """Dial due callbacks before their deadlines, settle leases, watch deadlines, send alerts and digests."""
     from callbacks.db import Database
+    from callbacks.logs import configure_logging
     from config import ConfigError, SettingsError, load_contact_centre, load_settings
+    from scheduler.metrics import WorkerMetrics, serve
     from scheduler.worker import Worker, WorkerRefused
     from telephony import ProviderNotAvailable, provider_for
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings()
+        configure_logging(settings.log_format, settings.log_level)
         centre = load_contact_centre(settings.ivr_config)
         provider = provider_for(settings)
     except (ConfigError, SettingsError, ProviderNotAvailable) as exc:
@@ -30,7 +36,18 @@ def worker_command(once: bool, worker_id: str | None) -> None:
     if settings.telephony_provider == "twilio" and not caller_id:
         raise click.ClickException("cannot start the worker: TWILIO_PHONE_NUMBER (our caller ID) is not set")
     db = Database(settings.resolved_database_url())
+    metrics = WorkerMetrics()
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port and not once:
+        try:
+            server = serve(metrics, settings.worker_metrics_host, port)
+            log.info("worker metrics at http://%s:%d/metrics", settings.worker_metrics_host, server.server_port)
+        except OSError as exc:
+            # Dialing matters more than being watched: run on, and say loudly why there are no metrics.
+            log.error("cannot serve worker metrics on %s:%d (%s); running without them",
+                      settings.worker_metrics_host, port, exc)
     worker = Worker(db, centre, provider, SystemClock(), base_url=settings.public_base_url, check_clock=True,
+                    metrics=metrics,
                     caller_id=caller_id or "+10000000000", worker_id=worker_id)
     try:
         if once:
