@@ -80,6 +80,10 @@ class MaskPhoneNumbers(logging.Filter):
         for key, value in fields_of(record).items():
             if isinstance(value, str):
                 setattr(record, key, mask_numbers(value))
+        if record.exc_info:
+            # An exception's text may hold a number (a rejected phone, a failed request's URL): written masked.
+            record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
         return True
 
 
