@@ -242,9 +242,11 @@ def _area_commands() -> None:
     from cli.simulator import commands as simulator_commands
     from cli.spool import spool_cli
     from cli.supervisor import supervisor_cli
+    from cli.twilio import twilio_cli
     from cli.worker import worker_command
 
-    for command in (serve_command, worker_command, prompts_cli, supervisor_cli, spool_cli, *simulator_commands):
+    for command in (serve_command, worker_command, twilio_cli, prompts_cli, supervisor_cli, spool_cli,
+                    *simulator_commands):
         cli.add_command(command)
 
 
