@@ -36,6 +36,7 @@ def worker_command(once: bool, worker_id: str | None, metrics_port: int | None) 
     if settings.telephony_provider == "twilio" and not caller_id:
         raise click.ClickException("cannot start the worker: TWILIO_PHONE_NUMBER (our caller ID) is not set")
     db = Database(settings.resolved_database_url())
+    _refuse_an_old_schema(db)
     metrics = WorkerMetrics()
     port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if port and not once:
@@ -62,3 +63,22 @@ def worker_command(once: bool, worker_id: str | None, metrics_port: int | None) 
         raise click.ClickException(f"refusing to start: {exc}") from None
     finally:
         db.dispose()
+
+
+def _refuse_an_old_schema(db: object) -> None:
+    """A worker of this release on a schema of another would write rows it does not understand: stop, and say
+    what to run. A database that does not answer yet is not a reason to stop (the jobs retry until it does)."""
+    from callbacks.db import head_revision
+
+    try:
+        current = db.schema_revision()  # type: ignore[attr-defined]
+    except Exception as exc:  # unreachable now: the timer's jobs will wait for it
+        log.warning("cannot read the schema revision yet (%s); starting anyway", type(exc).__name__)
+        return
+    wanted = head_revision()
+    if current != wanted:
+        db.dispose()  # type: ignore[attr-defined]
+        raise click.ClickException(
+            f"cannot start the worker: the database schema is at {current or 'nothing'}, this release needs "
+            f"{wanted}; run `ivr db upgrade` (the web's unit does it each time it starts)"
+        )

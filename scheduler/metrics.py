@@ -27,6 +27,7 @@ from callbacks.db import Database
 from callbacks.models import DIALING, PENDING, Agent, Callback
 from telephony.provider import CallInfo, CallRequest, ProviderError
 
+# Jobs are labelled `task`: Prometheus gives every scraped series a `job` label of its own (the scrape job).
 # Seconds from when a callback was due to when its call was placed.
 LATENESS_BUCKETS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 JOB_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -94,11 +95,11 @@ class WorkerMetrics:
                                        registry=r)
         self.job_duration = Histogram(
             "ivr_worker_job_duration_seconds", "Time one run of a worker job takes (dispatch, sweep, watchdog, "
-            "digest)", ["job"], buckets=JOB_BUCKETS, registry=r)
-        self.job_failures = Counter("ivr_worker_job_failures", "Job runs that raised", ["job"], registry=r)
+            "digest)", ["task"], buckets=JOB_BUCKETS, registry=r)
+        self.job_failures = Counter("ivr_worker_job_failures", "Job runs that raised", ["task"], registry=r)
         self.job_last_success = Gauge(
             "ivr_worker_job_last_success_timestamp_seconds", "When each job last ran to the end (Unix time)",
-            ["job"], registry=r)
+            ["task"], registry=r)
 
     # -- what the worker reports -----------------------------------------------------------------------------------
     def observe_tick(self, report: Any) -> None:

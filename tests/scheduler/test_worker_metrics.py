@@ -111,15 +111,15 @@ def test_every_job_is_timed_and_a_failing_one_is_counted(app, worker, clock):
     worker.run_once()
     text = scrape(worker)
     for job in ("dispatch", "sweep", "watchdog", "digest"):
-        assert value(text, f'ivr_worker_job_duration_seconds_count{{job="{job}"}}') == 1
-        assert value(text, f'ivr_worker_job_last_success_timestamp_seconds{{job="{job}"}}') > 0
-    assert value(text, 'ivr_worker_job_failures_total{job="watchdog"}') is None
+        assert value(text, f'ivr_worker_job_duration_seconds_count{{task="{job}"}}') == 1
+        assert value(text, f'ivr_worker_job_last_success_timestamp_seconds{{task="{job}"}}') > 0
+    assert value(text, 'ivr_worker_job_failures_total{task="watchdog"}') is None
     worker.watchdog = BrokenWatchdog()  # type: ignore[assignment]
     worker.run_once()  # the failure is logged and counted; the timer would run on
     text = scrape(worker)
-    assert value(text, 'ivr_worker_job_failures_total{job="watchdog"}') == 1
-    assert value(text, 'ivr_worker_job_duration_seconds_count{job="watchdog"}') == 2
-    assert value(text, 'ivr_worker_job_duration_seconds_count{job="sweep"}') == 2
+    assert value(text, 'ivr_worker_job_failures_total{task="watchdog"}') == 1
+    assert value(text, 'ivr_worker_job_duration_seconds_count{task="watchdog"}') == 2
+    assert value(text, 'ivr_worker_job_duration_seconds_count{task="sweep"}') == 2
 
 
 def test_promises_at_risk_and_callbacks_waiting_are_gauged_per_queue(app, worker, clock):
