@@ -83,7 +83,7 @@ def _finish(response: Response) -> Response:
     level = logging.DEBUG if request.endpoint in _QUIET_ENDPOINTS and response.status_code < 500 else logging.INFO
     log.log(level, "%s %s %d %.1fms", request.method, route, response.status_code, elapsed_ms,
             extra={"endpoint": request.endpoint, "status": response.status_code, "duration_ms": elapsed_ms,
-                   **webhook_fields()})
+                   "request_id": g.get("request_id"), **webhook_fields()})
     return response
 
 
