@@ -61,8 +61,9 @@ class RequestContext(logging.Filter):
     """Adds the current request id to every record that does not carry one."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "request_id", None) is None:
-            record.request_id = REQUEST_ID.get()
+        current = REQUEST_ID.get()
+        if current is not None and getattr(record, "request_id", None) is None:
+            record.request_id = current
         return True
 
 
