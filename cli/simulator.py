@@ -215,7 +215,7 @@ class _LocalLine:
         return self.engine.dial_in(from_, to)
 
     def state(self, sid: str) -> dict[str, Any]:
-        return self.engine.call(sid).public(self.engine._position(self.engine.call(sid)))
+        return self.engine.call(sid).public(self.engine.position(self.engine.call(sid)))
 
     def act(self, sid: str, action: str, **body: Any) -> None:
         {"press": lambda: self.engine.press(sid, body["digits"]), "speak": lambda: self.engine.speak(sid, body["text"]),

@@ -11,7 +11,10 @@ from ivr.runtime import runtime
 
 
 def _spool() -> Spool:
-    return runtime().spool
+    spool = runtime().spool
+    if spool is None:
+        raise click.ClickException("this app has no phone tree, so no spool of callback requests")
+    return spool
 
 
 @click.group("spool")

@@ -9,7 +9,7 @@ a prompt, a voice and the built-in phrases.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -340,6 +340,8 @@ def menu_of(centre: ContactCentre) -> Menu:
 
 
 Loc = tuple[Any, ...]
+# A broken promise: where under `ivr` (a YAML path) and what is wrong.
+Problem = tuple[Loc, str]
 
 
 def presses_to_human(menu: Menu) -> dict[str, int | None]:
@@ -363,125 +365,177 @@ def presses_to_human(menu: Menu) -> dict[str, int | None]:
     return result
 
 
-def prove(menu: Menu, centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
-    """Every broken promise of `menu`, as (path under `ivr`, message)."""
-    nodes = menu.nodes
-    languages = list(centre.languages)
+def prove(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """Every broken promise of `menu`, as (path under `ivr`, message), check by check (`PROOF`)."""
+    for check in PROOF:
+        yield from check(menu, centre)
 
-    def exists(loc: Loc, node_id: str | None, what: str) -> bool:
-        if node_id is not None and node_id not in nodes:
-            yield_list.append((loc, f"{what} {node_id!r} is not a node (nodes are {sorted(nodes)})"))
-            return False
-        return True
 
-    yield_list: list[tuple[Loc, str]] = []
-    bad_ids = [n for n in nodes if not _NODE_ID.match(n)]
+# One function per promise of DESIGN.md's "No dead ends" (a human one key away, a call always moves on, the
+# caller understood in their language), plus the rule of form the messages rely on (plain node ids).
+
+
+def node_ids_are_plain(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """Node ids are short words, so they read well in URLs, logs and reports."""
+    bad_ids = [n for n in menu.nodes if not _NODE_ID.match(n)]
     if bad_ids:
-        yield_list.append((("nodes",), f"node ids must be letters, digits, '_' or '-' (at most 60), got {bad_ids}"))
-    exists(("start",), menu.start, "start node")
-    if exists(("operator",), menu.operator, "operator node") and nodes[menu.operator].type not in HUMAN_KINDS:
-        kind = nodes[menu.operator].type
-        message = f"`0` must lead to a transfer or callback node; {menu.operator!r} is a {kind}"
-        yield_list.append((("operator",), message))
-    if menu.start in nodes and nodes[menu.start].type == "message" and not nodes[menu.start].next:
-        yield_list.append((("nodes", menu.start, "next"), "the start node is a message: it needs `next`"))
+        yield ("nodes",), f"node ids must be letters, digits, '_' or '-' (at most 60), got {bad_ids}"
 
-    for lang in languages:
-        if lang not in menu.phrases:
-            yield_list.append((("phrases",), f"no phrases for language {lang!r} (built-in ones exist for en and fa)"))
-    for lang in menu.voices:
-        if lang not in languages:
-            yield_list.append((("voices", lang), f"{lang!r} is not one of the languages {languages}"))
 
-    choice = menu.language
-    for number, lang in choice.by_called_number.items():
-        if lang not in languages:
-            yield_list.append((("language", "by_called_number", number), f"{lang!r} is not one of {languages}"))
-    if len(languages) > 1 and choice.keys:
-        for key, lang in choice.keys.items():
-            if not re.fullmatch(r"[1-9]", key):
-                yield_list.append((("language", "keys", key), "language keys are 1-9"))
-            if lang not in languages:
-                yield_list.append((("language", "keys", key), f"{lang!r} is not one of {languages}"))
-        missing = [lang for lang in languages if lang not in choice.keys.values()]
-        if missing:
-            yield_list.append((("language", "keys"), f"no key chooses {missing}"))
-        missing = [lang for lang in languages if lang not in choice.prompt]
-        if missing:
-            yield_list.append((("language", "prompt"), f"no prompt in {missing}"))
-
-    for node_id, node in nodes.items():
+def every_reference_is_a_node(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """`start`, `operator`, and every `zero`, `next` and option's `goto` name a node that exists."""
+    references: list[tuple[Loc, str | None, str]] = [
+        (("start",), menu.start, "start node"),
+        (("operator",), menu.operator, "operator node"),
+    ]
+    for node_id, node in menu.nodes.items():
         here: Loc = ("nodes", node_id)
-        if node.options and node.type != "menu":
-            yield_list.append(
-                ((*here, "options"), f"only menu nodes gather input for options; this is a {node.type} node")
+        references += [((*here, "zero"), node.zero, "`zero` leads to"), ((*here, "next"), node.next, "`next` leads to")]
+        references += [((*here, "options", i, "goto"), option.goto, "`goto`") for i, option in enumerate(node.options)]
+    for loc, target, what in references:
+        if target is not None and target not in menu.nodes:
+            yield loc, f"{what} {target!r} is not a node (nodes are {sorted(menu.nodes)})"
+
+
+def zero_reaches_a_human(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """From every node, pressing `0` (again and again) reaches a transfer or callback node, soon enough."""
+    operator = menu.nodes.get(menu.operator)
+    if operator is not None and operator.type not in HUMAN_KINDS:
+        yield ("operator",), f"`0` must lead to a transfer or callback node; {menu.operator!r} is a {operator.type}"
+    for node_id, node in menu.nodes.items():
+        if node.zero in menu.nodes and menu.nodes[node.zero].type == "goodbye":
+            yield ("nodes", node_id, "zero"), "`0` may not lead to a goodbye: it is the way to a human"
+    for node_id, presses in presses_to_human(menu).items():
+        if presses is None:
+            yield ("nodes", node_id, "zero"), "pressing 0 from here never reaches a transfer or callback node (a loop?)"
+        elif presses > menu.max_presses_to_human:
+            yield (
+                ("nodes", node_id, "zero"),
+                f"a human is {presses} presses of 0 away; max_presses_to_human is {menu.max_presses_to_human}",
             )
+
+
+def humans_answer_in_known_queues(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """A transfer or callback node puts the caller in a queue the centre has."""
+    for node_id, node in menu.nodes.items():
+        queue = node.queue or centre.default_queue
+        if node.type in HUMAN_KINDS and queue not in centre.queues:
+            yield ("nodes", node_id, "queue"), f"{queue!r} is not one of the queues {sorted(centre.queues)}"
+
+
+def every_node_moves_on(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """A call never stalls: messages and collected digits lead on, and messages do not talk in a ring."""
+    start = menu.nodes.get(menu.start)
+    if start is not None and start.type == "message" and not start.next:
+        yield ("nodes", menu.start, "next"), "the start node is a message: it needs `next`"
+    for node_id, node in menu.nodes.items():
+        if node.type != "collect":
+            continue
+        if not node.next:
+            yield ("nodes", node_id, "next"), "a collect node needs `next` (where the call goes after)"
+        if node.min_length > node.max_length:
+            yield ("nodes", node_id, "min_length"), "min_length is more than max_length"
+    for node_id in menu.nodes:
+        # Messages move on by themselves: a ring of them would talk to a silent caller forever.
+        hop, seen = node_id, set()
+        while hop in menu.nodes and menu.nodes[hop].type == "message" and menu.nodes[hop].next and hop not in seen:
+            seen.add(hop)
+            hop = menu.nodes[hop].next or ""
+        if hop in seen:
+            yield ("nodes", node_id, "next"), "messages lead to each other in a ring with no menu"
+
+
+def options_live_on_menus(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """Only menu nodes gather input for options, and every menu offers at least one."""
+    for node_id, node in menu.nodes.items():
+        if node.options and node.type != "menu":
+            yield ("nodes", node_id, "options"), f"only menu nodes gather input for options; this is a {node.type} node"
         if node.type == "menu" and not node.options:
-            yield_list.append(((*here, "options"), "a menu needs at least one option (use a message otherwise)"))
-        needs_prompt = node.type in ("menu", "message", "collect") or bool(node.prompt)
-        if needs_prompt:
-            missing = [lang for lang in languages if lang not in node.prompt]
-            if missing:
-                yield_list.append(((*here, "prompt"), f"no prompt in {missing} (languages are {languages})"))
-        for lang in node.prompt:
-            if lang not in languages:
-                yield_list.append(((*here, "prompt", lang), f"{lang!r} is not one of the languages {languages}"))
-        if exists((*here, "zero"), node.zero, "`zero` leads to") and node.zero and nodes[node.zero].type == "goodbye":
-            yield_list.append(((*here, "zero"), "`0` may not lead to a goodbye: it is the way to a human"))
-        exists((*here, "next"), node.next, "`next` leads to")
-        if node.type == "collect":
-            if not node.next:
-                yield_list.append(((*here, "next"), "a collect node needs `next` (where the call goes after)"))
-            if node.min_length > node.max_length:
-                yield_list.append(((*here, "min_length"), "min_length is more than max_length"))
-        if node.type in ("transfer", "callback"):
-            queue = node.queue or centre.default_queue
-            if queue not in centre.queues:
-                yield_list.append(((*here, "queue"), f"{queue!r} is not one of the queues {sorted(centre.queues)}"))
+            yield ("nodes", node_id, "options"), "a menu needs at least one option (use a message otherwise)"
+
+
+def options_are_unambiguous(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """Within a menu each key and each spoken word leads to one option, and the words for a human stay reserved."""
+    reserved = {normalise_speech(w) for w in OPERATOR_WORDS}
+    for node_id, node in menu.nodes.items():
         keys: set[str] = set()
         words: dict[str, set[str]] = {}
         for i, option in enumerate(node.options):
-            at: Loc = (*here, "options", i)
-            exists((*at, "goto"), option.goto, "`goto`")
+            at: Loc = ("nodes", node_id, "options", i)
             if option.key is not None:
                 if option.key in keys:
-                    yield_list.append(((*at, "key"), f"key {option.key!r} is used twice in this menu"))
+                    yield (*at, "key"), f"key {option.key!r} is used twice in this menu"
                 keys.add(option.key)
             for lang, spoken in option.words.items():
-                if lang not in languages:
-                    yield_list.append(((*at, "words", lang), f"{lang!r} is not one of the languages {languages}"))
+                if lang not in centre.languages:
+                    yield (*at, "words", lang), f"{lang!r} is not one of the languages {list(centre.languages)}"
+                heard = words.setdefault(lang, set())
                 for word in spoken:
                     norm = normalise_speech(word)
                     if not norm:
-                        yield_list.append(((*at, "words", lang), "an empty word cannot be recognised"))
-                    elif norm in {normalise_speech(w) for w in OPERATOR_WORDS}:
-                        yield_list.append(((*at, "words", lang), f"{word!r} is reserved: it reaches a human"))
-                    elif norm in words.setdefault(lang, set()):
-                        yield_list.append(((*at, "words", lang), f"{word!r} is used twice in this menu"))
-                    words[lang].add(norm)
+                        yield (*at, "words", lang), "an empty word cannot be recognised"
+                    elif norm in reserved:
+                        yield (*at, "words", lang), f"{word!r} is reserved: it reaches a human"
+                    elif norm in heard:
+                        yield (*at, "words", lang), f"{word!r} is used twice in this menu"
+                    heard.add(norm)
 
-    for node_id in nodes:
-        # Messages move on by themselves: a ring of them would talk to a silent caller forever.
-        hop, seen = node_id, set()
-        while hop in nodes and nodes[hop].type == "message" and nodes[hop].next and hop not in seen:
-            seen.add(hop)
-            hop = nodes[hop].next or ""
-        if hop in seen:
-            yield_list.append((("nodes", node_id, "next"), "messages lead to each other in a ring with no menu"))
 
-    for node_id, presses in presses_to_human(menu).items():
-        if presses is None:
-            yield_list.append(
-                (("nodes", node_id, "zero"), "pressing 0 from here never reaches a transfer or callback node (a loop?)")
-            )
-        elif presses > menu.max_presses_to_human:
-            yield_list.append(
-                (
-                    ("nodes", node_id, "zero"),
-                    f"a human is {presses} presses of 0 away; max_presses_to_human is {menu.max_presses_to_human}",
-                )
-            )
-    yield from yield_list
+def every_language_is_spoken(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """Every configured language has the built-in phrases and a prompt wherever one is heard; no stray language."""
+    languages = list(centre.languages)
+    for lang in languages:
+        if lang not in menu.phrases:
+            yield ("phrases",), f"no phrases for language {lang!r} (built-in ones exist for en and fa)"
+    for lang in menu.voices:
+        if lang not in languages:
+            yield ("voices", lang), f"{lang!r} is not one of the languages {languages}"
+    for node_id, node in menu.nodes.items():
+        here: Loc = ("nodes", node_id)
+        if node.type in ("menu", "message", "collect") or node.prompt:
+            missing = [lang for lang in languages if lang not in node.prompt]
+            if missing:
+                yield (*here, "prompt"), f"no prompt in {missing} (languages are {languages})"
+        for lang in node.prompt:
+            if lang not in languages:
+                yield (*here, "prompt", lang), f"{lang!r} is not one of the languages {languages}"
+
+
+def the_language_choice_is_complete(menu: Menu, centre: ContactCentre) -> Iterator[Problem]:
+    """Numbers choose configured languages; a language menu has a key and a prompt for each of them."""
+    languages = list(centre.languages)
+    choice = menu.language
+    for number, lang in choice.by_called_number.items():
+        if lang not in languages:
+            yield ("language", "by_called_number", number), f"{lang!r} is not one of {languages}"
+    if len(languages) < 2 or not choice.keys:
+        return
+    for key, lang in choice.keys.items():
+        if not re.fullmatch(r"[1-9]", key):
+            yield ("language", "keys", key), "language keys are 1-9"
+        if lang not in languages:
+            yield ("language", "keys", key), f"{lang!r} is not one of {languages}"
+    missing = [lang for lang in languages if lang not in choice.keys.values()]
+    if missing:
+        yield ("language", "keys"), f"no key chooses {missing}"
+    missing = [lang for lang in languages if lang not in choice.prompt]
+    if missing:
+        yield ("language", "prompt"), f"no prompt in {missing}"
+
+
+MenuCheck = Callable[[Menu, ContactCentre], Iterator[Problem]]
+# The whole proof, in the order its problems are listed.
+PROOF: tuple[MenuCheck, ...] = (
+    node_ids_are_plain,
+    every_reference_is_a_node,
+    zero_reaches_a_human,
+    humans_answer_in_known_queues,
+    every_node_moves_on,
+    options_live_on_menus,
+    options_are_unambiguous,
+    every_language_is_spoken,
+    the_language_choice_is_complete,
+)
 
 
 _SPEECH_JUNK = re.compile(r"[^\w\s]", re.UNICODE)
@@ -494,7 +548,8 @@ def normalise_speech(text: str) -> str:
     return " ".join(text.split())
 
 
-def phone_tree_problems(centre: ContactCentre) -> Iterator[tuple[Loc, str]]:
+def phone_tree_problems(centre: ContactCentre) -> Iterator[Problem]:
+    """The phone tree's problems under `ivr`: its structure (pydantic), then its promises (`prove`)."""
     try:
         menu = parse_menu(centre)
     except ValidationError as exc:

@@ -84,7 +84,8 @@ class WeeklyHours(Strict):
 
     def for_weekday(self, weekday: int) -> list[OpeningSpan]:
         """Spans for Python's weekday number (Monday = 0)."""
-        return getattr(self, WEEKDAYS[weekday])
+        days = (self.monday, self.tuesday, self.wednesday, self.thursday, self.friday, self.saturday, self.sunday)
+        return days[weekday]
 
     @model_validator(mode="after")
     def _not_overlapping(self) -> WeeklyHours:

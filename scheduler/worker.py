@@ -288,17 +288,23 @@ class Worker:
 
     def run(self) -> None:
         """Register, run the timer until SIGTERM/SIGINT, then unregister (running jobs finish first)."""
-        self.register()
-        scheduler = self._scheduler = self.build_scheduler()
+        stopping: list[int] = []
 
         def stop(signum: int, _frame: Any) -> None:
+            # Installed before anything else: a signal while registering or building the timer still ends in a
+            # clean stop (the timer never starts) rather than a worker row left behind.
             log.info("worker %s: signal %d, stopping after running jobs finish", self.worker_id, signum)
-            scheduler.shutdown(wait=True)
+            stopping.append(signum)
+            if self._scheduler is not None and self._scheduler.running:
+                self._scheduler.shutdown(wait=True)
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-        log.info("worker %s started (tick %ss)", self.worker_id, self.tick.total_seconds())
         try:
-            scheduler.start()
+            self.register()
+            scheduler = self._scheduler = self.build_scheduler()
+            if not stopping:
+                log.info("worker %s started (tick %ss)", self.worker_id, self.tick.total_seconds())
+                scheduler.start()
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)

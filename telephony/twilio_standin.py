@@ -179,26 +179,29 @@ class TwilioStub:
 
     def _create_call(self, request: Request, account: str) -> Response:
         scripted = self._script.popleft() if self._script else None
-        call = None
-        if scripted is None or scripted.placed:
-            sid = f"CA{next(self._ids):032x}"
-            now = datetime.now(UTC)
-            call = {
-                "sid": sid, "account_sid": account, "to": request.form.get("To"), "from": request.form.get("From"),
-                "status": "queued", "direction": "outbound-api", "api_version": "2010-04-01",
-                "date_created": format_datetime(now, usegmt=True), "date_updated": format_datetime(now, usegmt=True),
-                "start_time": None, "end_time": None, "duration": None, "answered_by": None,
-                "parent_call_sid": None, "price": None, "uri": f"/2010-04-01/Accounts/{account}/Calls/{sid}.json",
-                "_url": request.form.get("Url"), "_status_callback": request.form.get("StatusCallback"),
-            }
-            with self._lock:
-                self.calls[sid] = call
-        if scripted is not None:
-            if scripted.stall:
-                time.sleep(scripted.stall)
-            return self._json({"code": scripted.code, "message": scripted.message, "status": scripted.status,
-                               "more_info": "https://www.twilio.com/docs/errors"}, scripted.status)
-        return self._json(self._call_json(call), 201)
+        if scripted is None:
+            return self._json(self._call_json(self._place_call(request, account)), 201)
+        if scripted.placed:
+            self._place_call(request, account)  # placed, and yet the answer is an error: an unknown outcome
+        if scripted.stall:
+            time.sleep(scripted.stall)
+        return self._json({"code": scripted.code, "message": scripted.message, "status": scripted.status,
+                           "more_info": "https://www.twilio.com/docs/errors"}, scripted.status)
+
+    def _place_call(self, request: Request, account: str) -> dict[str, Any]:
+        sid = f"CA{next(self._ids):032x}"
+        now = datetime.now(UTC)
+        call: dict[str, Any] = {
+            "sid": sid, "account_sid": account, "to": request.form.get("To"), "from": request.form.get("From"),
+            "status": "queued", "direction": "outbound-api", "api_version": "2010-04-01",
+            "date_created": format_datetime(now, usegmt=True), "date_updated": format_datetime(now, usegmt=True),
+            "start_time": None, "end_time": None, "duration": None, "answered_by": None,
+            "parent_call_sid": None, "price": None, "uri": f"/2010-04-01/Accounts/{account}/Calls/{sid}.json",
+            "_url": request.form.get("Url"), "_status_callback": request.form.get("StatusCallback"),
+        }
+        with self._lock:
+            self.calls[sid] = call
+        return call
 
     def _fetch_call(self, request: Request, account: str, sid: str) -> Response:
         call = self.calls.get(sid)

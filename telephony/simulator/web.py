@@ -70,7 +70,7 @@ def _authorised(account_sid: str) -> Simulator:
     engine = _engine()
     auth = request.authorization
     try:
-        engine.check_account(account_sid, auth.username if auth else "", (auth.password or "") if auth else "")
+        engine.check_account(account_sid, (auth.username or "") if auth else "", (auth.password or "") if auth else "")
     except SimulatorError as exc:
         abort(_error(exc))
     return engine

@@ -154,11 +154,12 @@ def test_a_persian_caller_can_say_operator(app: Any, sim: Simulator) -> None:
 def test_requests_signed_with_another_token_are_refused_and_the_caller_hears_an_error(
     app: Any, sim: Simulator, wire: RecordingHttp
 ) -> None:
-    sim._validator = type(sim._validator)("not-our-token")
-    sid = sim.dial_in(CUSTOMER, ENGLISH_LINE)
-    sim.run_until(lambda: sim.call(sid).ended, 30)
+    impostor = Simulator(base_url=sim.base_url, account_sid=sim.account_sid, auth_token="not-our-token",
+                         http=wire, clock=sim.clock)
+    sid = impostor.dial_in(CUSTOMER, ENGLISH_LINE)
+    impostor.run_until(lambda: impostor.call(sid).ended, 30)
     assert wire.exchanges[0].status == 403
-    assert any(line.kind == "error" for line in sim.call(sid).lines)
+    assert any(line.kind == "error" for line in impostor.call(sid).lines)
 
 
 def test_the_worker_dials_through_the_real_twilio_client_and_the_callback_is_completed(
