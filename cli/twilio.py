@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 import click
 
+from telephony.twilio_setup import Finding, SetupError, TwilioSetup
 
-def _setup():  # type: ignore[no-untyped-def]
+
+def _setup() -> TwilioSetup:
     from config import ConfigError, SettingsError, load_contact_centre, load_settings
-    from telephony.twilio_setup import SetupError, TwilioSetup
 
     try:
         settings = load_settings()
@@ -22,9 +24,7 @@ def _setup():  # type: ignore[no-untyped-def]
         raise click.ClickException(str(exc)) from None
 
 
-def _report(run) -> None:  # type: ignore[no-untyped-def]
-    from telephony.twilio_setup import SetupError
-
+def _report(run: Callable[[], list[Finding]]) -> None:
     try:
         findings = run()
     except SetupError as exc:

@@ -241,16 +241,16 @@ class MeteredProvider:
             raise
 
     def fetch_call(self, sid: str) -> CallInfo:
-        return self._call("fetch_call", sid)  # type: ignore[no-any-return]
+        return self._call("fetch_call", sid)
 
     def list_calls(self, **filters: Any) -> list[CallInfo]:
-        return self._call("list_calls", **filters)  # type: ignore[no-any-return]
+        return self._call("list_calls", **filters)
 
     def cancel_call(self, sid: str) -> CallInfo:
-        return self._call("cancel_call", sid)  # type: ignore[no-any-return]
+        return self._call("cancel_call", sid)
 
     def send_sms(self, **message: Any) -> str:
-        return self._call("send_sms", **message)  # type: ignore[no-any-return]
+        return self._call("send_sms", **message)
 
 
 def serve(metrics: WorkerMetrics, host: str, port: int) -> Any:
