@@ -7,6 +7,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Stamps: the package is installed again only when its declaration changes (the install is editable, so code
+# changes need nothing). The test install includes the plain one.
+INSTALLED := $(VENV)/.installed
+INSTALLED_TEST := $(VENV)/.installed-test
 
 .PHONY: run test setup setup-test lint typecheck typecheck-pending coverage bench clean
 
@@ -14,17 +18,23 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-setup: $(BIN)/python
+$(INSTALLED): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	@touch $@
 
-setup-test: $(BIN)/python
+$(INSTALLED_TEST): setup.cfg pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
-	./scripts/start-postgres.sh
-	./scripts/install-system-packages.sh
+	@touch $@ $(INSTALLED)
+
+setup: $(INSTALLED)
+
+setup-test: $(INSTALLED_TEST)
+	@./scripts/start-postgres.sh
+	@./scripts/install-system-packages.sh
 
 run: setup
-	$(BIN)/ivr db upgrade
-	$(BIN)/ivr demo --host $(HOST) --port $(PORT)
+	@$(BIN)/ivr db upgrade
+	@$(BIN)/ivr demo --host $(HOST) --port $(PORT)
 
 test: setup-test
 	$(BIN)/ruff check .

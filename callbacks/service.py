@@ -17,6 +17,7 @@ from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.history import record_event
+from callbacks.logs import current_request_id
 from callbacks.models import (
     CANCELED,
     OPEN_STATUSES,
@@ -213,6 +214,8 @@ class CallbackService:
                     to_status=PENDING,
                     details={
                         "channel": channel,
+                        # The web request that asked (its log lines and the worker's share this id).
+                        **({"request_id": current_request_id()} if current_request_id() else {}),
                         "phone": mask(e164),
                         "deadline_from": promise.deadline_from,
                         "deadline_at": promise.deadline_at.isoformat(),

@@ -238,12 +238,15 @@ def report_missed(since: str | None, until: str | None, queue: str | None, reaso
 def _area_commands() -> None:
     """The other rooms of the command: the worker, prompts, supervisors, spool, the simulator's demo and call."""
     from cli.prompts import prompts_cli
+    from cli.serve import serve_command
     from cli.simulator import commands as simulator_commands
     from cli.spool import spool_cli
     from cli.supervisor import supervisor_cli
+    from cli.twilio import twilio_cli
     from cli.worker import worker_command
 
-    for command in (worker_command, prompts_cli, supervisor_cli, spool_cli, *simulator_commands):
+    for command in (serve_command, worker_command, twilio_cli, prompts_cli, supervisor_cli, spool_cli,
+                    *simulator_commands):
         cli.add_command(command)
 
 

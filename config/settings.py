@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     # memory:// is right for one process; several web processes share limits through Redis.
     ratelimit_storage_url: str = "memory://"
     max_request_bytes: int = 16 * 1024
+    # text for a person at a terminal; json (one object per line) for journald, Loki, Elasticsearch.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # `ivr serve` (gunicorn): where it listens, and how many processes (0: two per core, plus one).
+    web_bind: str = "127.0.0.1:8000"
+    web_concurrency: int = Field(default=0, ge=0, le=64)
+    # `ivr worker` serves its own Prometheus /metrics here (port 0: not at all).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=9102, ge=0, le=65535)
 
     @field_validator("public_base_url", "twilio_api_base_url")
     @classmethod
@@ -53,6 +62,16 @@ class Settings(BaseSettings):
         if value and not (value.startswith("+") and value[1:].isdigit()):
             raise ValueError(f"expected an E.164 number such as +14155550100, got {value!r}")
         return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     @property
     def telephony_provider(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from flask import Flask
@@ -20,7 +21,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the web app. `test_config` may override settings (lower-case Settings field names),
     pass `CLOCK`, `CENTRE`, `DATABASE` objects, and any Flask config key."""
     test_config = dict(test_config or {})
-    app = Flask(__name__, instance_relative_config=True)
+    # INSTANCE_PATH (systemd: the unit's state folder) is where `ivr db upgrade` and the worker look as well.
+    instance = os.environ.get("INSTANCE_PATH")
+    app = Flask(__name__, instance_relative_config=True, instance_path=os.path.abspath(instance) if instance else None)
     overrides = {k: test_config.pop(k) for k in list(test_config) if k.islower()}
     overrides.setdefault("instance_path", app.instance_path)
     settings = load_settings(**overrides)
@@ -47,9 +50,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ivr.phone import outbound as status
     from ivr.phone import webhooks as voice
     from ivr.supervisor import views as supervisor
-    from ivr.web import errors, ratelimit
+    from ivr.web import errors, ratelimit, requestlog
     from telephony.simulator import web as simulator_web
 
+    requestlog.init_app(app)  # first: every other hook's log lines carry the request id
     errors.init_app(app)
     ratelimit.init_app(app)
     health.init_app(app)

@@ -102,21 +102,13 @@ def metrics() -> Response:
 
 
 def init_app(app: Flask) -> None:
-    from prometheus_client import CollectorRegistry, Counter
+    from ivr.web.metrics import WebMetrics
 
-    registry = CollectorRegistry()
+    # Request counts and latencies of every web process (see ivr.web.metrics), and gauges read from the store.
+    web_metrics = WebMetrics()
+    registry = web_metrics.registry
     registry.register(_StoreCollector(app))
     registry.register(_SpoolCollector(app))
-    responses = Counter(
-        "ivr_http_responses", "HTTP responses by endpoint and status", ["endpoint", "status"], registry=registry
-    )
+    web_metrics.init_app(app)
     runtime(app).metrics_registry = registry
-
-    @app.after_request
-    def _count(response):  # type: ignore[no-untyped-def]
-        from flask import request
-
-        responses.labels(request.endpoint or "unknown", str(response.status_code)).inc()
-        return response
-
     app.register_blueprint(bp)

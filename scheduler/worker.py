@@ -27,10 +27,11 @@ from sqlalchemy import delete, select
 from callbacks.alerts import raise_alert
 from callbacks.clock import Clock
 from callbacks.db import Database
-from callbacks.models import WorkerLock
+from callbacks.models import PENDING, Attempt, Callback, CallbackEvent, WorkerLock
 from config.schema import ContactCentre
 from scheduler.delivery import Notifier, deliver_pending
 from scheduler.dispatcher import Dispatcher, no_fault
+from scheduler.metrics import Dial, MeteredProvider, WorkerMetrics
 from scheduler.watchdog import Watchdog
 from telephony.provider import Provider
 
@@ -64,15 +65,20 @@ class Worker:
         sleep: Callable[[float], None] = time.sleep,
         check_clock: bool = False,
         fault: Callable[[str], None] = no_fault,
+        metrics: WorkerMetrics | None = None,
     ):
         self.db = db
         self.centre = centre
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
-        self.dispatcher = Dispatcher(db, centre, provider, clock, worker_id=self.worker_id, base_url=base_url,
+        self.metrics = metrics or WorkerMetrics()
+        self.metrics.watch_store(db, clock)
+        # Every call asked of the provider is counted and noted (for the per-attempt log lines) on its way.
+        self.provider = MeteredProvider(provider, self.metrics, clock)
+        self.dispatcher = Dispatcher(db, centre, self.provider, clock, worker_id=self.worker_id, base_url=base_url,
                                      caller_id=caller_id, sleep=sleep, fault=fault)
         self.watchdog = Watchdog(db, centre, clock, worker_id=self.worker_id)
-        self.notifier = notifier or Notifier(centre.alerts, provider=provider, sms_from=caller_id)
+        self.notifier = notifier or Notifier(centre.alerts, provider=self.provider, sms_from=caller_id)
         self.tick = centre.dispatch.tick
         # A worker whose heartbeat is older than this is presumed dead.
         self.stale_after = max(centre.dispatch.lease, self.tick * 5)
@@ -157,7 +163,11 @@ class Worker:
             return
         if self.check_clock() is not None:
             return
-        report = self.dispatcher.tick()
+        try:
+            report = self.dispatcher.tick()
+        finally:
+            self.log_dials(self.provider.take_dials())
+        self.metrics.observe_tick(report)
         if report.queue_canceled:
             log.info("dispatch: %d agent calls canceled: the callers they rang for left the queue",
                      report.queue_canceled)
@@ -172,14 +182,53 @@ class Worker:
             if row is not None and (report.dialed or report.queue_dialed):
                 row.last_dial_at = self.clock.now()
 
+    def log_dials(self, dials: list[Dial]) -> None:
+        """One line per call the worker asked for, naming its attempt, callback and call, with the id of the web
+        request that asked for the callback; and the dispatch lateness of each call placed."""
+        if not dials:
+            return
+        ids = [d.ref for d in dials if d.kind == "attempt" and d.ref is not None]
+        rows: dict[int, tuple[int, str, str, Any, bool]] = {}
+        origins: dict[int, str] = {}
+        with self.db.session() as session:
+            for attempt_id, callback_id, reference, queue, due_at, live in session.execute(
+                select(Attempt.id, Callback.id, Callback.reference, Callback.queue, Callback.next_attempt_at,
+                       Callback.live_attempt_id)
+                .join(Callback, Callback.id == Attempt.callback_id).where(Attempt.id.in_(ids))
+            ):
+                rows[attempt_id] = (callback_id, reference, queue, due_at, live == attempt_id)
+            for callback_id, details in session.execute(
+                select(CallbackEvent.callback_id, CallbackEvent.details)
+                .where(CallbackEvent.callback_id.in_([r[0] for r in rows.values()]),
+                       CallbackEvent.from_status.is_(None), CallbackEvent.to_status == PENDING)
+            ):
+                if details and details.get("request_id"):
+                    origins.setdefault(callback_id, details["request_id"])
+        # While the attempt is still the callback's live one, next_attempt_at is still the time it was due.
+        due = {aid: (row[2], row[3]) for aid, row in rows.items() if row[4]}
+        self.metrics.observe_dials(dials, due)
+        for dial in dials:
+            row = rows.get(dial.ref) if dial.kind == "attempt" and dial.ref is not None else None
+            fields: dict[str, Any] = {"outcome": dial.outcome, "call_sid": dial.call_sid, "error_code": dial.code,
+                                      f"{dial.kind}_id": dial.ref, "worker_id": self.worker_id}
+            if row is not None:
+                fields.update(callback=row[1], queue=row[2], request_id=origins.get(row[0]))
+            what = (f"attempt {dial.ref} of callback {row[1]}" if row is not None
+                    else f"agent call {dial.ref} for a caller waiting in a queue" if dial.kind == "agent_call"
+                    else "call")
+            outcome = f"call {dial.call_sid} placed" if dial.outcome == "accepted" else \
+                f"call not placed ({dial.outcome}{', ' + dial.code if dial.code else ''})"
+            log.info("%s: %s", what, outcome, extra={k: v for k, v in fields.items() if v is not None})
+
     def sweep_job(self) -> None:
         if self.paused is None and self.replaced is None:
-            self.dispatcher.sweep()
+            self.metrics.observe_sweep(self.dispatcher.sweep())
 
     def watchdog_job(self) -> None:
         if self.paused is not None or self.replaced is not None:
             return  # a wrong clock would judge deadlines wrongly
         report = self.watchdog.run()
+        self.metrics.observe_watch(report)
         if report.at_risk or report.missed:
             log.warning("watchdog: %d at risk, %d missed", len(report.at_risk), len(report.missed))
         deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
@@ -203,9 +252,11 @@ class Worker:
             self._guarded(job)()
 
     def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
+        timed = self.metrics.timed(job.__name__.removesuffix("_job"), job)
+
         def run() -> None:
             try:
-                job()
+                timed()
             except Exception:  # a failing tick must not kill the timer; the next tick retries from the database
                 log.exception("worker job %s failed", job.__name__)
 

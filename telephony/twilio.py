@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from twilio.base.exceptions import TwilioRestException
@@ -30,18 +31,29 @@ from telephony.provider import (
 
 log = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
+TWILIO_VOICE_API = "https://voice.twilio.com"
 
 
 class RebasedHttpClient(TwilioHttpClient):
-    """Sends what the client addresses to https://api.twilio.com to `base_url` instead (edges, proxies, mocks)."""
+    """Sends what the client addresses to https://api.twilio.com to `base_url` instead (edges, proxies, mocks).
+
+    When `base_url` is not a Twilio host (a proxy or a stand-in serving every Twilio API at one address), the
+    Voice API (https://voice.twilio.com, geo permissions) goes there as well; a regional Twilio edge leaves it be.
+    """
 
     def __init__(self, base_url: str = TWILIO_API, timeout: float = 10.0):
         super().__init__(timeout=timeout)
         self.base_url = base_url.rstrip("/")
+        rebased = self.base_url != TWILIO_API
+        self.rebase = [TWILIO_API] if rebased else []
+        if rebased and not urlsplit(self.base_url).hostname.endswith("twilio.com"):  # type: ignore[union-attr]
+            self.rebase.append(TWILIO_VOICE_API)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-        if self.base_url != TWILIO_API and url.startswith(TWILIO_API):
-            url = self.base_url + url[len(TWILIO_API):]
+        for origin in self.rebase:
+            if url.startswith(origin):
+                url = self.base_url + url[len(origin):]
+                break
         return super().request(method, url, *args, **kwargs)
 
 

@@ -1,8 +1,12 @@
-"""A local stand-in for Twilio's REST API (Calls create/list/fetch/update, Messages create), for tests and benchmarks.
+"""A local stand-in for Twilio's REST API, for tests and benchmarks: Calls create/list/fetch/update, Messages
+create, the Account, the account's IncomingPhoneNumbers (list, update) and Voice dialing permissions per country.
 
 Point the real adapter at it with TWILIO_API_BASE_URL. Given a validator (see `openapi_validator`), it checks
-every request against Twilio's official OpenAPI description and refuses (HTTP 400, recorded in `errors`) any the
-real API would not accept. It can be told to answer 429 or 5xx, or to stall past the client's timeout.
+every request to the 2010-04-01 API against Twilio's official OpenAPI description and refuses (HTTP 400, recorded
+in `errors`) any the real API would not accept. Voice v1 (`/v1/DialingPermissions/...`, served by
+voice.twilio.com) is not in that description: those requests are answered in the shape of Twilio's voice v1
+description (the `twilio` client parses them) but not validated. It can be told to answer 429 or 5xx, or to
+stall past the client's timeout.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 Validator = Callable[[Request], list[str]]
+# A phone number's settings as the update form names them, and as its JSON does.
+NUMBER_FIELDS = {"VoiceUrl": "voice_url", "VoiceMethod": "voice_method", "VoiceFallbackUrl": "voice_fallback_url",
+                 "VoiceFallbackMethod": "voice_fallback_method", "StatusCallback": "status_callback",
+                 "StatusCallbackMethod": "status_callback_method", "FriendlyName": "friendly_name"}
 PREFIX = "/2010-04-01/Accounts/<account>"
 
 
@@ -52,6 +60,10 @@ class TwilioStub:
         self.requests: list[dict[str, Any]] = []
         self.errors: list[str] = []
         self.messages: list[dict[str, Any]] = []
+        # The account's phone numbers by sid, and the countries its voice geo permissions allow (low-risk numbers).
+        self.numbers: dict[str, dict[str, Any]] = {}
+        self.geo_allowed: set[str] = set()
+        self.account_status = "active"
         self._script: deque[_Scripted] = deque()
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -63,6 +75,11 @@ class TwilioStub:
             Rule(f"{PREFIX}/Calls/<sid>.json", methods=["GET"], endpoint="fetch_call"),
             Rule(f"{PREFIX}/Calls/<sid>.json", methods=["POST"], endpoint="update_call"),
             Rule(f"{PREFIX}/Messages.json", methods=["POST"], endpoint="create_message"),
+            Rule("/2010-04-01/Accounts/<account>.json", methods=["GET"], endpoint="fetch_account"),
+            Rule(f"{PREFIX}/IncomingPhoneNumbers.json", methods=["GET"], endpoint="list_numbers"),
+            Rule(f"{PREFIX}/IncomingPhoneNumbers/<sid>.json", methods=["GET"], endpoint="fetch_number"),
+            Rule(f"{PREFIX}/IncomingPhoneNumbers/<sid>.json", methods=["POST"], endpoint="update_number"),
+            Rule("/v1/DialingPermissions/Countries/<iso>", methods=["GET"], endpoint="fetch_geo_permission"),
         ])
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
@@ -90,6 +107,29 @@ class TwilioStub:
         """Answer the next call-create with `status` (placing the call anyway when `placed`), after `stall` s."""
         self._script.append(_Scripted(status, code, message, placed, stall))
 
+    def add_number(self, phone_number: str, account: str, **fields: Any) -> str:
+        """A phone number of the account (its webhooks unset unless given, e.g. voice_url=...); returns its sid."""
+        sid = f"PN{next(self._ids):032x}"
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        number = {
+            "sid": sid, "account_sid": account, "phone_number": phone_number, "friendly_name": phone_number,
+            "voice_url": "", "voice_method": "POST", "voice_fallback_url": "", "voice_fallback_method": "POST",
+            "status_callback": "", "status_callback_method": "POST", "voice_application_sid": "", "trunk_sid": None,
+            "voice_caller_id_lookup": False, "sms_url": "", "sms_method": "POST", "api_version": "2010-04-01",
+            "capabilities": {"voice": True, "sms": True, "mms": False, "fax": False}, "status": "in-use",
+            "origin": "twilio", "date_created": now, "date_updated": now,
+            "uri": f"/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{sid}.json",
+        }
+        number.update(fields)
+        with self._lock:
+            self.numbers[sid] = number
+        return sid
+
+    def allow_country(self, iso: str, allowed: bool = True) -> None:
+        """Geo permissions: allow (or stop) calls to low-risk numbers of the country `iso`."""
+        with self._lock:
+            (self.geo_allowed.add if allowed else self.geo_allowed.discard)(iso.upper())
+
     def set_status(self, sid: str, status: str, *, duration: int | None = None, answered_by: str | None = None) -> None:
         with self._lock:
             self.calls[sid].update(status=status, duration=str(duration) if duration is not None else None,
@@ -108,7 +148,7 @@ class TwilioStub:
     def _dispatch(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._json({"code": 20003, "message": "Authenticate", "status": 401}, 401)
-        if self.validator is not None:
+        if self.validator is not None and request.path.startswith("/2010-04-01/"):
             problems = self.validator(request)
             if problems:
                 with self._lock:
@@ -203,6 +243,52 @@ class TwilioStub:
         with self._lock:
             self.messages.append(message)
         return self._json(message, 201)
+
+
+    def _fetch_account(self, request: Request, account: str) -> Response:
+        return self._json({"sid": account, "owner_account_sid": account, "friendly_name": "Support line",
+                           "status": self.account_status, "type": "Full", "auth_token": "",
+                           "date_created": format_datetime(datetime(2026, 1, 1, tzinfo=UTC), usegmt=True),
+                           "date_updated": format_datetime(datetime(2026, 1, 1, tzinfo=UTC), usegmt=True),
+                           "uri": f"/2010-04-01/Accounts/{account}.json", "subresource_uris": {}}, 200)
+
+    def _list_numbers(self, request: Request, account: str) -> Response:
+        wanted = request.args.get("PhoneNumber")
+        with self._lock:
+            found = [dict(n) for n in self.numbers.values()
+                     if n["account_sid"] == account and (wanted is None or n["phone_number"] == wanted)]
+        size = int(request.args.get("PageSize", 50))
+        return self._json({"incoming_phone_numbers": found[:size], "page": 0, "page_size": size, "start": 0,
+                           "end": len(found[:size]), "first_page_uri": request.full_path, "next_page_uri": None,
+                           "previous_page_uri": None, "uri": request.full_path}, 200)
+
+    def _fetch_number(self, request: Request, account: str, sid: str) -> Response:
+        number = self.numbers.get(sid)
+        if number is None or number["account_sid"] != account:
+            return self._json({"code": 20404, "message": f"The requested resource {request.path} was not found",
+                               "status": 404}, 404)
+        return self._json(dict(number), 200)
+
+    def _update_number(self, request: Request, account: str, sid: str) -> Response:
+        with self._lock:
+            number = self.numbers.get(sid)
+            if number is None or number["account_sid"] != account:
+                return self._json({"code": 20404, "message": f"The requested resource {request.path} was not found",
+                                   "status": 404}, 404)
+            for form_name, field_name in NUMBER_FIELDS.items():
+                if form_name in request.form:
+                    number[field_name] = request.form[form_name]
+            number["date_updated"] = format_datetime(datetime.now(UTC), usegmt=True)
+            return self._json(dict(number), 200)
+
+    def _fetch_geo_permission(self, request: Request, iso: str) -> Response:
+        iso = iso.upper()
+        allowed = iso in self.geo_allowed
+        return self._json({"iso_code": iso, "name": iso, "continent": None, "country_codes": [],
+                           "low_risk_numbers_enabled": allowed, "high_risk_special_numbers_enabled": False,
+                           "high_risk_tollfraud_numbers_enabled": False,
+                           "url": f"https://voice.twilio.com/v1/DialingPermissions/Countries/{iso}",
+                           "links": {}}, 200)
 
 
 class _OpenAPIRequest:

@@ -7,6 +7,7 @@ tests with the reason printed; in CI (CI=true) it fails them.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -33,6 +34,28 @@ PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SHARED = Path(os.environ.get("IVR_SHARED_DIR", ROOT.parent / "shared"))
+
+
+@pytest.fixture(autouse=True)
+def _no_phone_number_in_the_logs() -> Iterator[None]:
+    """Every test of the suite is also a test of its logs: a line production would write (INFO and up, quiet
+    libraries excepted) that shows a phone number in full or a caller's typed digits fails the test that caused it.
+    Works per test, so it holds under pytest-xdist too."""
+    from tests.support.logs import Collector, leaks
+
+    collector = Collector()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(collector)
+    root.setLevel(min(level, logging.INFO) if level else logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+        root.setLevel(level)
+    found = leaks(collector.records)
+    if found:
+        pytest.fail("unmasked phone numbers or typed digits in the logs:\n" + "\n".join(found[:20]), pytrace=False)
 
 
 @pytest.fixture

@@ -234,6 +234,19 @@ def incoming() -> Response:
     return _node_response(Decision(menu.start), language)
 
 
+@bp.post("/twilio/fallback")
+@twilio_signed
+def fallback() -> Response:
+    """The number's fallback URL (`ivr twilio configure` sets it): Twilio asks it when the voice URL failed or took
+    over 15 s. Nothing here waits on the database: the caller is offered a callback (spooled if need be)."""
+    centre, menu = _centre(), _menu()
+    called = _param("To", request.form) or _param("Called", request.form)
+    language = navigator.language_for_call(menu, list(centre.languages), centre.default_language, called)
+    log.error("Twilio used the fallback URL (error %s on the voice URL)", _param("ErrorCode", request.form) or "?")
+    situation = Situation(caller_known=_caller() is not None)
+    return _say(navigator.trouble(menu, menu.start, language or centre.default_language, situation))
+
+
 def _node_response(decision: Decision, language: str, recorded_input: str | None = None) -> Response:
     try:
         step = _present(decision, language)

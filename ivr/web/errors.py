@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, g, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from callbacks.db import DatabaseUnavailable
@@ -17,6 +17,28 @@ RETRY_AFTER_SECONDS = 5
 
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
+
+
+# status -> (title, body) in `ivr.web.i18n`.
+PAGES = {
+    404: ("page_not_found_title", "page_not_found_body"),
+    405: ("method_not_allowed_title", "method_not_allowed_body"),
+    500: ("server_error_title", "server_error_body"),
+    503: ("unavailable_title", "unavailable_body"),
+}
+
+
+def error_page(status: int, headers: dict[str, str] | None = None) -> Response:
+    """The page for `status` in the site's layout and the reader's language; plain text should even that fail."""
+    title, body = PAGES[status]
+    try:
+        html = render_template("errors/page.html", title_key=title, body_key=body, status=status)
+    except Exception:  # the layout itself is broken: the reader still gets an answer, and we a log line
+        log.exception("could not render the %d page", status)
+        html = {404: "Not found", 405: "Method not allowed", 500: "Something went wrong on our side.",
+                503: "Temporarily unavailable; nothing was saved."}[status]
+        return Response(html, status=status, mimetype="text/plain", headers=headers)
+    return Response(html, status=status, mimetype="text/html", headers=headers)
 
 
 def init_app(app: Flask) -> None:
@@ -38,12 +60,7 @@ def init_app(app: Flask) -> None:
                 503, "database_unavailable", "The service cannot store requests right now; nothing was saved."
             )
         else:
-            response = Response(
-                "<!doctype html><title>Temporarily unavailable</title>"
-                "<p>We cannot take requests for a moment; nothing was saved. Please try again shortly.</p>",
-                status=503,
-                mimetype="text/html",
-            )
+            response = error_page(503)
         response.status_code = 503
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         g.retry_after = RETRY_AFTER_SECONDS
@@ -79,6 +96,9 @@ def init_app(app: Flask) -> None:
             if exc.code == 429 and "Retry-After" not in response.headers:
                 response.headers["Retry-After"] = "60"
             return response
+        if exc.code in PAGES:
+            allow = dict(exc.get_headers()).get("Allow")
+            return error_page(exc.code, {"Allow": allow} if allow else None)
         return exc.get_response()
 
     @app.errorhandler(Exception)
@@ -90,4 +110,4 @@ def init_app(app: Flask) -> None:
             response = api_error(500, "internal_error", "Something went wrong on our side; nothing was saved.")
             response.status_code = 500
             return response
-        return Response("Something went wrong on our side.", status=500, mimetype="text/plain")
+        return error_page(500)

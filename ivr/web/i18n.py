@@ -164,6 +164,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "fa": "مهلت این صفحه تمام شده بود و تغییری داده نشد. لطفاً دوباره تلاش کنید.",
     },
     "back_to_form": {"en": "Back to the callback form", "fa": "بازگشت به فرم درخواست تماس"},
+    # -- the site's own error pages (ivr.web.errors) ------------------------------------------------------------
+    "page_not_found_title": {"en": "Page not found", "fa": "صفحه پیدا نشد"},
+    "page_not_found_body": {
+        "en": "There is no page at this address. Check the link, or ask us to call you back from the form.",
+        "fa": "در این نشانی صفحه‌ای نیست. پیوند را بررسی کنید، یا از فرم درخواست تماس کنید.",
+    },
+    "method_not_allowed_title": {"en": "This cannot be done here", "fa": "این کار در این صفحه ممکن نیست"},
+    "method_not_allowed_body": {
+        "en": "This page does not accept that kind of request. Go back and use the page's own buttons.",
+        "fa": "این صفحه چنین درخواستی را نمی‌پذیرد. بازگردید و از دکمه‌های خود صفحه استفاده کنید.",
+    },
+    "server_error_title": {"en": "Something went wrong on our side", "fa": "مشکلی از سوی ما پیش آمد"},
+    "server_error_body": {
+        "en": "It was not your doing, and we have been told. Please try again in a moment.",
+        "fa": "این مشکل از شما نبود و به ما گزارش شد. لطفاً چند لحظه دیگر دوباره تلاش کنید.",
+    },
 }
 
 # Field errors by the service's (or the form's) stable code. An unknown code falls back to the service's message.

@@ -99,3 +99,20 @@ def test_without_any_auth_token_configured_nothing_gets_in(
     app = create_app({**app_config, "twilio_auth_token": "", "DATABASE": sqlite_db, "CENTRE": centre, "CLOCK": clock})
     caller = Caller(app.test_client(), app, token="anything")
     assert caller.post("/twilio/voice").status == 403
+
+
+def test_twilios_fallback_url_offers_a_callback_without_waiting_on_the_database(client):
+    from twilio.request_validator import RequestValidator
+
+    from tests.support.network import TOKEN, valid_twiml
+
+    url = "https://support.example.com/twilio/fallback"
+    form = {"CallSid": "CA" + "7" * 32, "From": "+989121234567", "To": "+982191000000", "ErrorCode": "11200",
+            "ErrorUrl": "https://support.example.com/twilio/voice"}
+    signature = RequestValidator(TOKEN).compute_signature(url, form)
+    answer = client.post("/twilio/fallback", data=form, headers={"X-Twilio-Signature": signature})
+    assert answer.status_code == 200
+    root = valid_twiml(answer.data)
+    gather = root.find("Gather")
+    assert gather is not None and "/twilio/ivr/offer" in gather.get("action")
+    assert client.post("/twilio/fallback", data=form).status_code == 403

@@ -1,0 +1,99 @@
+"""gunicorn's configuration for the web process: `ivr serve` runs gunicorn with it (`-c python:ivr.gunicorn_conf`).
+
+- Workers: WEB_CONCURRENCY, else two per core plus one (requests wait on the database far more than on the CPU).
+- Sync workers and a 10 s timeout: a request still running after 10 s has its worker restarted, so Twilio, which
+  waits 15 s for a webhook, gets an error in time to fetch the number's fallback URL (which offers a callback)
+  instead of playing "an application error has occurred". The phone tree cuts its own database work off well
+  before that (`ivr.phone.timebox`); this is the backstop. Run it behind a proxy that buffers slow clients (nginx).
+- Forwarded headers (X-Forwarded-Proto, -For, ...) are believed only from the addresses in TRUSTED_PROXIES (IP
+  addresses or networks, separated by commas or spaces); none when it is unset.
+- Metrics: prometheus-client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR (systemd: the unit's runtime
+  folder) or a temporary folder; emptied at start, a dead worker's live gauges dropped when it exits.
+- Logs: one handler for gunicorn's own lines and the app's (LOG_FORMAT text or json); gunicorn's access log is off
+  because the app writes one line per request itself, with the route rather than the path (no private links).
+"""
+
+from __future__ import annotations
+
+import glob
+import ipaddress
+import os
+import tempfile
+from typing import Any
+
+from config.settings import load_settings
+
+_settings = load_settings()
+
+# Set before anything imports prometheus_client: it picks its storage once, at import.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ivr-metrics-")
+METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+os.makedirs(METRICS_DIR, exist_ok=True)
+
+
+def trusted_proxies(value: str) -> str:
+    """TRUSTED_PROXIES as gunicorn's forwarded_allow_ips; a value that is not an address or network stops the
+    server with a message naming the variable."""
+    entries = [e for e in value.replace(",", " ").split() if e]
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SystemExit(
+                f"TRUSTED_PROXIES: {entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
+            ) from None
+    return ",".join(entries)
+
+
+def workers_for(cores: int, configured: int) -> int:
+    """WEB_CONCURRENCY when set, else two per core plus one."""
+    return configured or 2 * max(1, cores) + 1
+
+
+wsgi_app = "ivr.app:create_app()"
+bind = [_settings.web_bind]
+# The cores this process may run on (CPU affinity, as systemd's CPUAffinity= or a container sets it).
+workers = workers_for(len(os.sched_getaffinity(0)), _settings.web_concurrency)
+worker_class = "sync"
+timeout = 10
+graceful_timeout = 10
+forwarded_allow_ips = trusted_proxies(os.environ.get("TRUSTED_PROXIES", ""))
+proc_name = "ivr-web"
+# Each worker builds its own app (and database pool) after the fork: nothing is shared across processes.
+preload_app = False
+accesslog = None
+# gunicorn's control socket (gunicornc) is not used; two servers on one host would contend for its default path.
+control_socket_disable = True
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request": {"()": "callbacks.logs.RequestContext"},
+        "mask": {"()": "callbacks.logs.MaskPhoneNumbers"},
+    },
+    "formatters": {"ivr": {"()": "callbacks.logs.formatter", "style": _settings.log_format}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": "ivr",
+                   "filters": ["request", "mask"]},
+    },
+    "root": {"level": _settings.log_level, "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        "twilio.http_client": {"level": "WARNING"},
+        "apscheduler": {"level": "WARNING"},
+    },
+}
+
+
+def on_starting(server: Any) -> None:
+    """A fresh start counts from zero: files left by an earlier run would be added to this one's."""
+    for path in glob.glob(os.path.join(METRICS_DIR, "*.db")):
+        os.remove(path)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
