@@ -178,6 +178,8 @@ class Dispatcher:
         self.dial_guard = timedelta(seconds=timeout) + SETTLE
         self.inbound = QueueDistributor(db, centre, provider, clock, worker_id=worker_id, base_url=base_url,
                                         caller_id=caller_id)
+        # When this worker last checked agents and callbacks for reservations and claims nothing holds.
+        self._audited_at: datetime | None = None
 
     # -- claiming ------------------------------------------------------------------------------------------------
     def _fits_before_deadline(self, now: datetime) -> Any:
@@ -376,10 +378,14 @@ class Dispatcher:
         with self.db.session() as session:
             strays = attempts.strays_to_cancel(session)
         report.strays_canceled = sum(self._cancel_stray(sid) for sid in strays)
-        with self.db.session() as session:
-            report.agents_released = len(attempts.release_orphaned_agents(session, self.clock.now()))
-            report.callbacks_reopened = len(attempts.reopen_orphaned_callbacks(session, self.clock.now(),
-                                                                               actor=self.actor))
+        if self._audited_at is None or abs(now - self._audited_at) >= self.dispatch.lease:
+            # A safety net that finds nothing while every path ends attempts through `callbacks.attempts`: once a
+            # lease is enough, and keeps the sweep cheap when thousands of agents are on calls.
+            self._audited_at = now
+            with self.db.session() as session:
+                report.agents_released = len(attempts.release_orphaned_agents(session, self.clock.now()))
+                report.callbacks_reopened = len(attempts.reopen_orphaned_callbacks(session, self.clock.now(),
+                                                                                   actor=self.actor))
         if report.agents_released or report.callbacks_reopened:
             log.error("sweep: %d agents held by ended calls released, %d dialing callbacks without a live attempt "
                       "reopened", report.agents_released, report.callbacks_reopened)

@@ -123,10 +123,16 @@ def test_several_workers_dial_ten_thousand_callbacks_each_exactly_once(fresh_pg,
     journal = tmp_path / "calls.jsonl"
     procs = [spawn(fresh_pg, journal, f"w{i}", max_seconds=50, network=False, batch=200) for i in range(workers)]
     results = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=58)
-        assert proc.returncode == 0, err[-2000:]
-        results.append(json.loads(out.strip().splitlines()[-1]))
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=58)
+            assert proc.returncode == 0, err[-2000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:  # a failure must not leave processes (and their pipes) behind for later tests
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     check_every_callback_dialed_once(fresh_pg, journal, 10_000)
     assert all(r["dialed"] > 0 for r in results), f"a worker got no work: {results}"
 
