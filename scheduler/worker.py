@@ -302,6 +302,13 @@ class Worker:
         try:
             self.register()
             scheduler = self._scheduler = self.build_scheduler()
+
+            def stop_if_asked() -> None:
+                # A signal between the check below and the timer's start found it not running yet: stop now.
+                if stopping and scheduler.running:
+                    scheduler.shutdown(wait=False)
+
+            scheduler.add_job(stop_if_asked, "interval", seconds=1, id="stop_if_asked", next_run_time=_utcnow())
             if not stopping:
                 log.info("worker %s started (tick %ss)", self.worker_id, self.tick.total_seconds())
                 scheduler.start()
