@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from callbacks.models import Alert, Callback
 
-KINDS = ("at_risk", "missed", "unreachable", "permanent", "digest")
+# quote_over_sla: a queue's quotes first exceed its SLA (no callback); overloaded: a customer was told so.
+KINDS = ("at_risk", "missed", "unreachable", "permanent", "digest", "quote_over_sla", "overloaded")
 
 
 def raise_alert(session: Session, callback: Callback | None, kind: str, now: datetime, reason: str) -> Alert | None:

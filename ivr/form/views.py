@@ -37,7 +37,7 @@ from callbacks.digits import to_ascii
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.models import CANCELED, DIALING, PENDING, Callback
 from callbacks.phones import mask
-from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, promise_for
+from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, WindowClosed, WindowUnavailable, promise_for
 from callbacks.service import MAX_NAME, MAX_NOTE
 from ivr.runtime import runtime
 from ivr.web import i18n, ui
@@ -105,6 +105,14 @@ def _error(sub: Submission, exc: InvalidRequest, lang: str) -> None:
     if exc.code == "window_too_short":
         queue = centre.queues.get(sub.values["queue"]) or centre.queue(None)
         params["minutes"] = int(max(MIN_WINDOW, queue.retry.attempt_duration).total_seconds() // 60)
+    now = runtime().clock.now()
+    if isinstance(exc, WindowClosed):
+        if exc.suggested is None:
+            sub.errors.setdefault(form_field, exc.message)
+            return
+        params["suggestion"] = i18n.format_window(*exc.suggested, lang, centre.zone, now)
+    if isinstance(exc, WindowUnavailable):
+        params["earliest"] = i18n.format_when(exc.earliest, lang, centre.zone, now)
     sub.errors.setdefault(form_field, i18n.error_message(exc.code, lang, exc.message, **params))
 
 

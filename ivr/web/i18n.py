@@ -239,6 +239,16 @@ ERRORS: dict[str, dict[str, str]] = {
         "en": "Please leave at least {minutes} minutes for the call.",
         "fa": "لطفاً دست‌کم {minutes} دقیقه برای تماس در نظر بگیرید.",
     },
+    "window_closed": {
+        "en": "We are closed then, so nobody could call you. The nearest time we can call is {suggestion}.",
+        "fa": "در این زمان تعطیل هستیم و کسی نمی‌تواند با شما تماس بگیرد. نزدیک‌ترین زمان ممکن {suggestion} است.",
+    },
+    "window_unavailable": {
+        "en": "We are too busy to call you in this window. The earliest we can promise is {earliest}; "
+              "please choose a window that ends later.",
+        "fa": "در این بازه سرمان شلوغ است و نمی‌توانیم تماس بگیریم. زودترین زمانی که می‌توانیم قول بدهیم "
+              "{earliest} است؛ لطفاً بازه‌ای انتخاب کنید که دیرتر تمام شود.",
+    },
 }
 
 COUNTRY_NAMES: dict[str, dict[str, str]] = {
