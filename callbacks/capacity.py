@@ -23,6 +23,7 @@ from callbacks.businesstime import BusinessCalendar
 from callbacks.errors import InvalidRequest, NotFound
 from callbacks.forecast import (
     HORIZON,
+    Advice,
     AttemptSample,
     AttemptStats,
     Backlog,
@@ -31,7 +32,9 @@ from callbacks.forecast import (
     Staffed,
     Work,
     default_stats,
+    expected_work,
     learn_stats,
+    staffing_advice,
     work_for,
 )
 from callbacks.models import (
@@ -46,6 +49,7 @@ from callbacks.models import (
     DispatchState,
     InboundCall,
 )
+from callbacks.policy import queue_deadline
 from config.schema import ContactCentre
 
 # Attempts that tell how calls go: the latest this many, ended within HISTORY.
@@ -272,6 +276,79 @@ def quote_from(snapshot: Snapshot, centre: ContactCentre, calendar: BusinessCale
                                   ready_at=window_start, window=window)
 
 
+# -- the supervisors' outlook ---------------------------------------------------------------------------------------
+# Expected requests for the rest of the day arrive as they did over this last stretch.
+RATE_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class QueueOutlook:
+    queue: str
+    quote: Quote
+    # Promises of this queue due before the end of the day that the forecast sees missed.
+    misses_today: int
+
+
+@dataclass
+class Outlook:
+    """The board's forecast: each queue's quote now against its SLA, misses ahead, and the agents needed."""
+
+    now: datetime
+    day_end: datetime | None
+    queues: list[QueueOutlook]
+    advice: Advice | None
+    agents_on_shift: float
+    stats: AttemptStats
+    rates: dict[str, float]
+
+
+def arrival_rates(session: Session, centre: ContactCentre, now: datetime) -> dict[str, float]:
+    """Requests per hour by queue over the last RATE_WINDOW."""
+    rows = session.execute(select(Callback.queue, func.count()).where(
+        Callback.requested_at >= now - RATE_WINDOW, Callback.requested_at <= now).group_by(Callback.queue)).all()
+    hours = RATE_WINDOW.total_seconds() / 3600
+    return {queue: count / hours for queue, count in rows if queue in centre.queues}
+
+
+def day_end_for(calendar: BusinessCalendar, now: datetime) -> datetime | None:
+    """The end of the opening span under way, or of the next one when closed."""
+    spans = opening_spans(calendar, now, timedelta(days=8))
+    return spans[0][1] if spans else None
+
+
+def advise(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
+           now: datetime) -> tuple[Snapshot, Advice | None, dict[str, float], datetime | None]:
+    """The agents needed for the rest of the day (see `callbacks.forecast.staffing_advice`)."""
+    snapshot = read_backlog(session, centre, calendar, stats, now)
+    rates = arrival_rates(session, centre, now)
+    day_end = day_end_for(calendar, now)
+    if day_end is None or snapshot.registered == 0:
+        return snapshot, None, rates, day_end
+    sla = {q: (lambda moment, queue=queue: queue_deadline(queue, moment, calendar))
+           for q, queue in centre.queues.items() if queue.promise.forecast}
+    expected = expected_work({q: centre.queues[q] for q in sla}, stats, {q: r for q, r in rates.items() if q in sla},
+                             now, day_end, sla, watch_every=WATCH_EVERY)
+    advice = staffing_advice(snapshot.backlog, snapshot.spans, expected, day_end)
+    return snapshot, advice, rates, day_end
+
+
+def outlook(db: object, centre: ContactCentre, now: datetime, stats_cache: StatsCache | None = None) -> Outlook:
+    """Everything the board's forecast panel shows, read at `now`."""
+    calendar = BusinessCalendar.for_centre(centre)
+    with db.session() as session:  # type: ignore[attr-defined]
+        stats = (stats_cache or StatsCache()).get(session, centre, now)
+        snapshot, advice, rates, day_end = advise(session, centre, calendar, stats, now)
+        queues = []
+        for queue_id, queue in centre.queues.items():
+            mine = snapshot if _sharing(centre, list(session.scalars(select(Agent))), queue_id) == set(
+                centre.queues) else read_backlog(session, centre, calendar, stats, now, queue_id)
+            quote = quote_from(mine, centre, calendar, queue_id, now, queue_deadline(queue, now, calendar))
+            misses = sum(1 for r in snapshot.backlog.at_risk() if r.work.queue == queue_id and r.work.ident
+                         and (day_end is None or r.work.deadline <= day_end))
+            queues.append(QueueOutlook(queue_id, quote, misses))
+    return Outlook(now, day_end, queues, advice, snapshot.backlog.capacity.agents_at(now), stats, rates)
+
+
 # -- quotes beyond the SLA -----------------------------------------------------------------------------------------
 def note_quote(session: Session, centre: ContactCentre, queue_id: str, quote: Quote, now: datetime) -> Alert | None:
     """Remember whether `queue_id`'s quotes exceed its SLA; alert supervisors when they first do (once per episode,
@@ -310,12 +387,17 @@ def over_sla_since(session: Session, queue_id: str) -> datetime | None:
 
 
 __all__ = [
+    "Outlook",
+    "QueueOutlook",
     "Snapshot",
     "StatsCache",
+    "advise",
+    "arrival_rates",
     "ceiling_for",
     "centre_defaults",
     "note_quote",
     "opening_spans",
+    "outlook",
     "plan_shift",
     "quote_from",
     "read_backlog",

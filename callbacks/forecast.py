@@ -200,6 +200,8 @@ class Work:
     queue: str
     ready_at: datetime
     ident: int | None = None
+    # How many requests this stands for (expected requests are grouped).
+    count: float = 1.0
 
     @property
     def latest_start(self) -> datetime:
@@ -377,9 +379,11 @@ class Advice:
 
     agents: int
     until: datetime | None
-    # Promises (given, or expected requests quoted their SLA) the forecast sees missed with the agents on shift.
+    # Promises given that the forecast sees missed with the agents on shift.
     misses: int
-    # Of those, the ones no number of extra agents could save (their deadline is too close).
+    # Requests expected today that could not be quoted their SLA with the agents on shift.
+    late_quotes: float = 0.0
+    # Promises no number of extra agents could save (their deadline is too close).
     hopeless: int = 0
 
 
@@ -401,29 +405,40 @@ def expected_work(queues: dict[str, Queue], stats: AttemptStats, rates: dict[str
                 continue
             one = work_for(queue_id, queues[queue_id], stats, deadline=sla[queue_id](moment), attempts_made=0,
                            ready_at=moment, watch_every=watch_every)
-            out.append(replace(one, seconds=one.seconds * count, ident=-1))
+            out.append(replace(one, seconds=one.seconds * count, ident=-1, count=count))
         moment += span
     return out
 
 
-def _misses(backlog: Backlog) -> int:
-    return sum(1 for r in backlog.reached() if r.at_risk)
+def _misses(backlog: Backlog) -> tuple[int, float]:
+    """(promises given that the forecast sees missed, expected requests that could not be quoted their SLA)."""
+    given, expected = 0, 0.0
+    for r in backlog.reached():
+        if r.at_risk:
+            if r.work.ident == -1:
+                expected += r.work.count
+            else:
+                given += 1
+    return given, expected
 
 
 def staffing_advice(backlog: Backlog, spans: Sequence[Staffed], expected: Sequence[Work], day_end: datetime,
                     *, step: timedelta = timedelta(minutes=30)) -> Advice:
     """The fewest extra agents from now, and then the earliest end of their shift, that keep every promise the
-    forecast can still save and quote every expected request today its SLA."""
+    forecast can still save and quote every request expected today its SLA."""
     now = backlog.now
 
-    def misses(extra: int, until: datetime) -> int:
+    def misses(extra: int, until: datetime) -> float:
         added = [*spans, Staffed(now, until, extra)] if extra else list(spans)
-        return _misses(backlog.with_work(expected, Capacity(now, added)))
+        given, late = _misses(backlog.with_work(expected, Capacity(now, added)))
+        return given + late
 
-    base = misses(0, day_end)
-    if base == 0 or day_end <= now:
-        return Advice(0, None, base)
+    given, late = _misses(backlog.with_work(expected, Capacity(now, spans)))
+    if given + late == 0 or day_end <= now:
+        return Advice(0, None, given, late)
     floor = misses(MAX_EXTRA_AGENTS, day_end)
+    if given + late <= floor:
+        return Advice(0, None, given, late, int(floor))
     low, high = 1, MAX_EXTRA_AGENTS
     while low < high:
         middle = (low + high) // 2
@@ -439,10 +454,11 @@ def staffing_advice(backlog: Backlog, spans: Sequence[Staffed], expected: Sequen
             until = moment
             break
         moment += step
-    return Advice(agents, until, base, floor)
+    return Advice(agents, until, given, late, int(floor))
 
 
 __all__ = [
+    "Advice",
     "AttemptSample",
     "AttemptStats",
     "Backlog",
