@@ -137,6 +137,28 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "alert_at_risk": ("at risk", "در خطر"),
     "alert_missed": ("missed", "ازدست‌رفته"),
     "alert_digest": ("digest", "خلاصه"),
+    "forecast": ("Promises and capacity", "قول‌ها و ظرفیت"),
+    "quote_now": ("Promised now", "قول اکنون"),
+    "sla_now": ("SLA", "تعهد سطح خدمات"),
+    "beyond_sla": ("Beyond the SLA", "بیش از تعهد"),
+    "misses_today": ("Forecast misses today", "پیش‌بینی ازدست‌رفته تا پایان روز"),
+    "at_sla": ("at the SLA", "مطابق تعهد"),
+    "overloaded_quote": ("overloaded", "بیش از ظرفیت"),
+    "advice_more": (
+        "{agents} more agents until {time} would keep every promise.",
+        "{agents} کارشناس بیشتر تا ساعت {time} همهٔ قول‌ها را نگه می‌دارد.",
+    ),
+    "advice_enough": ("The agents on shift keep every promise.", "کارشناسان حاضر همهٔ قول‌ها را نگه می‌دارند."),
+    "advice_hopeless": (
+        "{count} promises cannot be kept whatever the staffing.",
+        "{count} قول با هیچ تعداد کارشناسی نگه داشته نمی‌شود.",
+    ),
+    "expected_late": (
+        "With the agents on shift, about {count} requests expected today would be promised later than the SLA.",
+        "با کارشناسان حاضر، حدود {count} درخواستِ امروز دیرتر از تعهد قول داده می‌شوند.",
+    ),
+    "alert_quote_over_sla": ("quotes exceed the SLA", "قول‌ها بیش از تعهد"),
+    "alert_overloaded": ("overloaded", "بیش از ظرفیت"),
     "alert_unreachable": ("unreachable", "دسترسی‌ناپذیر"),
     "alert_permanent": ("cannot be called", "شماره قابل تماس نیست"),
 }
