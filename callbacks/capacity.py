@@ -222,6 +222,8 @@ class Snapshot:
     registered: int
     spans: list[Staffed]
     callers_waiting: int = 0
+    # Every agent serves every queue: this reading holds for any queue.
+    everyone: bool = False
 
 
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
@@ -252,7 +254,8 @@ def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCale
     capacity = Capacity(now, spans)
     handle = inbound_handle(centre).total_seconds()
     ahead = handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
-    return Snapshot(now, Backlog(now, capacity, work, ahead), stats, registered, spans, waiting)
+    everyone = all(not a.queues for a in agents)
+    return Snapshot(now, Backlog(now, capacity, work, ahead), stats, registered, spans, waiting, everyone)
 
 
 def ceiling_for(centre: ContactCentre, calendar: BusinessCalendar, queue_id: str, requested_at: datetime) -> datetime:
@@ -340,8 +343,7 @@ def outlook(db: object, centre: ContactCentre, now: datetime, stats_cache: Stats
         snapshot, advice, rates, day_end = advise(session, centre, calendar, stats, now)
         queues = []
         for queue_id, queue in centre.queues.items():
-            mine = snapshot if _sharing(centre, list(session.scalars(select(Agent))), queue_id) == set(
-                centre.queues) else read_backlog(session, centre, calendar, stats, now, queue_id)
+            mine = snapshot if snapshot.everyone else read_backlog(session, centre, calendar, stats, now, queue_id)
             quote = quote_from(mine, centre, calendar, queue_id, now, queue_deadline(queue, now, calendar))
             misses = sum(1 for r in snapshot.backlog.at_risk() if r.work.queue == queue_id and r.work.ident
                          and (day_end is None or r.work.deadline <= day_end))

@@ -142,12 +142,16 @@ class Watchdog:
     def watch_quotes(self, now: datetime) -> list[Alert]:
         """Each queue's quote now: remember whether it exceeds the SLA, alerting when it first does."""
         raised = []
+        shared = None
         for queue_id, queue in self.centre.queues.items():
             if not queue.promise.forecast:
                 continue
             with self.db.session() as session:
                 stats = self.stats.get(session, self.centre, now)
-                snapshot = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+                if shared is None or not shared.everyone:
+                    # One reading serves every queue when every agent serves every queue (the usual case).
+                    shared = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+                snapshot = shared
                 sla = queue_deadline(queue, now, self.calendar)
                 quote = quote_from(snapshot, self.centre, self.calendar, queue_id, now, sla)
                 alert = note_quote(session, self.centre, queue_id, quote, now)
