@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -84,6 +85,16 @@ class Database:
         with self.engine.connect() as conn:
             heads = MigrationContext.configure(conn).get_current_heads()
         return ",".join(sorted(heads)) or None
+
+    def server_time(self) -> datetime:
+        """The database server's own clock (aware UTC): the one clock every worker on every machine shares, used
+        only to notice a worker whose clock has drifted (deadlines and leases use the injected clock)."""
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                text_value = conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
+                return datetime.fromisoformat(text_value).replace(tzinfo=UTC)
+            value = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+        return value.astimezone(UTC)
 
     def has_table(self, name: str) -> bool:
         return inspect(self.engine).has_table(name)

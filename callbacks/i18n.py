@@ -161,6 +161,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "alert_overloaded": ("overloaded", "بیش از ظرفیت"),
     "alert_unreachable": ("unreachable", "دسترسی‌ناپذیر"),
     "alert_permanent": ("cannot be called", "شماره قابل تماس نیست"),
+    "alert_stuck": ("still open past its deadline", "پس از مهلت هنوز باز"),
+    "alert_worker_clock": ("worker clock wrong", "ساعت پردازشگر نادرست"),
 }
 
 

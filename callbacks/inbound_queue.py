@@ -28,7 +28,8 @@ from urllib.parse import urlencode
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from callbacks.attempts import AGENT_MISSED_PAUSE, TERMINAL_CALL_STATUSES, LegStatus, free_agent
+from callbacks.attempts import AGENT_MISSED_PAUSE, LegStatus, free_agent, known_call_sids
+from callbacks.calls import TERMINAL_CALL_STATUSES
 from callbacks.models import AgentCall, Callback, InboundCall
 from config.schema import ContactCentre
 
@@ -307,6 +308,10 @@ def apply_status(session: Session, centre: ContactCentre, agent_call_id: int, re
         return "unknown"
     if call.state == "ended":
         return "stale"
+    if report.call_sid and report.call_sid != call.call_sid:
+        # Another call's status (an attempt's, a stray's, another agent call's) never changes this one.
+        if call.call_sid is not None or report.call_sid in known_call_sids(session, [report.call_sid]):
+            return "mismatch"
     if report.sequence is not None:
         if report.sequence <= (call.sequence if call.sequence is not None else -1):
             return "stale"

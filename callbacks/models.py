@@ -98,8 +98,10 @@ class Callback(Base):
     # When the dispatcher may next start an attempt (window start, retry delay).
     next_attempt_at: Mapped[datetime]
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_by: Mapped[str | None] = mapped_column(String(120))
-    claimed_until: Mapped[datetime | None]
+    # The fencing token: the one attempt allowed to ring and bridge while the callback is `dialing`
+    # (`callbacks.attempts`). Cleared when that attempt ends or the callback closes; a call placed for any other
+    # attempt is hung up, never bridged.
+    live_attempt_id: Mapped[int | None] = mapped_column(Integer)
     at_risk_since: Mapped[datetime | None]
     at_risk_reason: Mapped[str | None] = mapped_column(Text)
     ended_at: Mapped[datetime | None]
@@ -221,6 +223,9 @@ class Attempt(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # agent_first or customer_first: which leg is dialed by the REST API and which by TwiML <Dial>.
     dial_order: Mapped[str | None] = mapped_column(String(16))
+    # Until then the worker that started the attempt may still place its call; afterwards the sweep asks the
+    # provider what became of it (a lost answer, a lost status callback, a dead or stalled worker).
+    lease_until: Mapped[datetime | None]
     # Last status applied per leg (Twilio's CallStatus: queued, ringing, in-progress, completed, busy, ...).
     agent_status: Mapped[str | None] = mapped_column(String(16))
     customer_status: Mapped[str | None] = mapped_column(String(16))
@@ -231,6 +236,7 @@ class Attempt(Base):
     __table_args__ = (
         UniqueConstraint("callback_id", "number", name="uq_attempts_callback_number"),
         Index("ix_attempts_state", "state"),
+        Index("ix_attempts_state_lease_until", "state", "lease_until"),
     )
 
 
@@ -340,6 +346,26 @@ class AgentCall(Base):
         Index("ix_agent_calls_queue_state", "queue", "state"),
         Index("ix_agent_calls_state_claimed_until", "state", "claimed_until"),
     )
+
+
+class StrayCall(Base):
+    """A call the provider placed for an attempt or agent call that was no longer live when we learned of it
+    (a stalled worker's late dial, an answer that came back after the sweep settled the attempt).
+
+    Never bridged: its TwiML hangs up, the worker cancels it while it rings. Kept so that the lost-call lookup
+    never adopts it and supervisors can see how often it happens.
+    """
+
+    __tablename__ = "stray_calls"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    attempt_id: Mapped[int | None] = mapped_column(ForeignKey("attempts.id", ondelete="SET NULL"), index=True)
+    agent_call_id: Mapped[int | None] = mapped_column(ForeignKey("agent_calls.id", ondelete="SET NULL"))
+    found_at: Mapped[datetime]
+    reason: Mapped[str] = mapped_column(Text)
+    # The provider's answer to our cancel (canceled, or the status it had when it was too late), when asked.
+    cancel_result: Mapped[str | None] = mapped_column(String(16))
 
 
 class Alert(Base):

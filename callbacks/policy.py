@@ -1,4 +1,4 @@
-"""Pure rules of the callback's life: deadlines, windows, transitions. Functions of `now`, no I/O."""
+"""Pure rules of the callback's life: deadlines, windows, transitions, retries. Functions of `now`, no I/O."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from callbacks.businesstime import BusinessCalendar
+from callbacks.calls import CONNECTED, NO_ANSWER, NOT_COUNTED, PERMANENT_ERROR
 from callbacks.errors import InvalidRequest
-from callbacks.models import CANCELED, COMPLETED, DIALING, MISSED, PENDING, UNREACHABLE
+from callbacks.models import CANCELED, COMPLETED, DIALING, MISSED, PENDING, UNREACHABLE, Callback
 from config.schema import Queue
 
 # How far ahead a customer may ask to be called, and the shortest window we can promise to keep.
@@ -147,3 +148,65 @@ def promise_for(
     if window_end < sla_deadline:
         return Promise(window_end, first, "window")
     return Promise(sla_deadline, first, "sla")
+
+
+# -- the retry rule ---------------------------------------------------------------------------------------------
+# Shortest gap we accept between two attempts when squeezing the last one in before the deadline.
+MIN_RETRY_GAP = timedelta(minutes=2)
+# The last attempt squeezed in before the deadline is due during this window before its latest start (the
+# deadline minus the attempt's duration), not at that one instant: a worker ticking every few seconds must find
+# it due while the claim still lets it start, and a busy centre gets a moment to free an agent.
+LAST_CHANCE_WINDOW = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What becomes of a callback after an attempt: its status, when to try again, and why."""
+
+    status: str
+    attempts_made: int
+    next_attempt_at: datetime | None
+    reason: str
+
+
+def latest_start(queue: Queue, callback: Callback) -> datetime:
+    """The last moment an attempt may start and still end before the callback's deadline."""
+    return callback.deadline_at - queue.retry.attempt_duration
+
+
+def next_step(
+    queue: Queue, callback: Callback, outcome: str, now: datetime, *, backoff: timedelta = timedelta(seconds=15),
+    detail: str | None = None,
+) -> NextStep:
+    """Apply the queue's retry policy to `outcome` of the callback's latest attempt."""
+    made = callback.attempts_made
+    if outcome == CONNECTED:
+        return NextStep(COMPLETED, made + 1, None, "customer and agent talked")
+    if outcome == PERMANENT_ERROR:
+        return NextStep(UNREACHABLE, made + 1, None, f"the number cannot be called ({detail or 'permanent error'})")
+    if outcome in NOT_COUNTED:
+        return NextStep(PENDING, made, now + backoff, f"attempt not counted: {outcome}")
+    made += 1
+    policy = queue.retry
+    if made >= policy.max_attempts:
+        return NextStep(UNREACHABLE, made, None, f"not reached in {made} attempts (last: {outcome})")
+    delay = policy.delay_before(made + 1)
+    next_at = now + delay
+    last = latest_start(queue, callback)
+    if next_at > last:
+        # The policy's delay would push the next attempt past its latest start: squeeze it in before the deadline,
+        # due from the start of the last-chance window (never sooner than the shortest gap between two calls).
+        squeezed = max(now + min(delay, MIN_RETRY_GAP), last - LAST_CHANCE_WINDOW)
+        if squeezed <= last:
+            next_at = squeezed
+    return NextStep(PENDING, made, next_at, f"attempt {made} of {policy.max_attempts}: {outcome}")
+
+
+def retry_time_for_message(queue: Queue, callback: Callback, now: datetime) -> datetime | None:
+    """When we expect to call again if this attempt fails (told to an answering machine); None if never."""
+    step = next_step(queue, callback, NO_ANSWER, now)
+    if step.status != PENDING or step.next_attempt_at is None:
+        return None
+    if step.next_attempt_at > latest_start(queue, callback):
+        return None
+    return step.next_attempt_at

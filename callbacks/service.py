@@ -7,19 +7,20 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from callbacks.alerts import raise_alert
+from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
 from callbacks.capacity import StatsCache, note_quote, quote_from, read_backlog
 from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.forecast import Quote
+from callbacks.history import record_event
 from callbacks.models import (
     CANCELED,
     OPEN_STATUSES,
@@ -28,7 +29,7 @@ from callbacks.models import (
     CallbackEvent,
 )
 from callbacks.phones import PhoneNumberRejected, mask, normalise
-from callbacks.policy import Promise, WindowUnavailable, can_transition, promise_for, queue_deadline
+from callbacks.policy import Promise, WindowUnavailable, promise_for, queue_deadline
 from callbacks.sms import write_promise
 from config.schema import ContactCentre
 
@@ -61,81 +62,6 @@ class RequestResult:
     created: bool
     # The secret for the customer's status link; only known at creation (only its hash is stored).
     status_token: str | None = None
-
-
-def record_event(
-    session: Session,
-    callback: Callback,
-    kind: str,
-    *,
-    at: datetime,
-    actor: str,
-    reason: str | None = None,
-    from_status: str | None = None,
-    to_status: str | None = None,
-    details: dict[str, Any] | None = None,
-) -> CallbackEvent:
-    """Append one history row for `callback` (never updated, never deleted)."""
-    event = CallbackEvent(
-        callback_id=callback.id,
-        at=at,
-        kind=kind,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor[:160],
-        reason=reason,
-        details=details,
-    )
-    session.add(event)
-    return event
-
-
-def transition(
-    session: Session,
-    callback: Callback,
-    to_status: str,
-    *,
-    now: datetime,
-    actor: str,
-    reason: str | None = None,
-    details: dict[str, Any] | None = None,
-    **fields: Any,
-) -> bool:
-    """Move `callback` to `to_status` with compare-and-swap on its version; False when someone else moved it first.
-
-    Extra `fields` are written in the same UPDATE. The history row is added only when the swap won.
-    """
-    from_status = callback.status
-    if not can_transition(from_status, to_status) and from_status != to_status:
-        raise Conflict("invalid_transition", f"A {from_status} callback cannot become {to_status}.", "status")
-    values = {"status": to_status, "version": Callback.version + 1, **fields}
-    if to_status not in OPEN_STATUSES:
-        values.setdefault("ended_at", now)
-        values.setdefault("end_reason", reason)
-        values.setdefault("claimed_by", None)
-        values.setdefault("claimed_until", None)
-    result = session.execute(
-        update(Callback)
-        .where(Callback.id == callback.id, Callback.version == callback.version)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        session.expire(callback)
-        return False
-    record_event(
-        session,
-        callback,
-        "status" if from_status != to_status else "update",
-        at=now,
-        actor=actor,
-        reason=reason,
-        from_status=from_status,
-        to_status=to_status,
-        details=details,
-    )
-    session.refresh(callback)
-    return True
 
 
 def promise_start(taken_at: datetime, arrived_at: datetime | None) -> datetime:
@@ -388,7 +314,8 @@ class CallbackService:
                         raise Conflict(
                             "callback_closed", f"The callback is already {callback.status}; it cannot be canceled."
                         )
-                    if transition(session, callback, CANCELED, now=now, actor=actor, reason=reason):
+                    # The attempt in flight, if any, is settled with it: an agent still ringing is free at once.
+                    if close_callback(session, self.centre, callback, CANCELED, now, actor=actor, reason=reason):
                         return callback
             except (OperationalError, InterfaceError) as exc:
                 raise _db_guard(exc) from exc
@@ -474,4 +401,4 @@ class CallbackService:
             return session.scalar(select(func.count()).select_from(Callback).where(Callback.status.in_(OPEN_STATUSES)))
 
 
-__all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start", "record_event", "transition"]
+__all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start"]

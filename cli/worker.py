@@ -30,7 +30,7 @@ def worker_command(once: bool, worker_id: str | None) -> None:
     if settings.telephony_provider == "twilio" and not caller_id:
         raise click.ClickException("cannot start the worker: TWILIO_PHONE_NUMBER (our caller ID) is not set")
     db = Database(settings.resolved_database_url())
-    worker = Worker(db, centre, provider, SystemClock(), base_url=settings.public_base_url,
+    worker = Worker(db, centre, provider, SystemClock(), base_url=settings.public_base_url, check_clock=True,
                     caller_id=caller_id or "+10000000000", worker_id=worker_id)
     try:
         if once:

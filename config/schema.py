@@ -278,6 +278,18 @@ class Dispatch(Strict):
     tick: Duration = timedelta(seconds=2)
     wrap_up: Duration = timedelta(seconds=30)
     machine_detection: bool = True
+    # A worker whose clock differs from the database server's by more than this stops dialing and alerts
+    # supervisors (leases and deadlines are compared on each worker's clock); 0 turns the check off.
+    max_clock_skew: Duration = timedelta(seconds=5)
+
+    @field_validator("lease")
+    @classmethod
+    def _lease_outlasts_a_dial(cls, value: timedelta) -> timedelta:
+        # A call is placed only while the lease outlasts the provider's answer (10 s) plus settling (10 s).
+        if value < timedelta(seconds=30):
+            raise ValueError("must be at least 30s: a worker dials only while its lease outlasts the provider's "
+                             "answer time")
+        return value
 
 
 class CustomerSms(Strict):

@@ -23,11 +23,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from callbacks import inbound_queue
-from callbacks.attempts import LegStatus, free_agents_query, serves
+from callbacks import attempts, inbound_queue
+from callbacks.attempts import SETTLE, SKEW, LegStatus, free_agents_query, serves
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.inbound_queue import (
@@ -52,10 +52,6 @@ from telephony.provider import (
 )
 
 log = logging.getLogger(__name__)
-# How long after an unknown outcome we wait before trusting "not in the provider's Calls list".
-SETTLE = timedelta(seconds=10)
-# Clock skew allowed between us and the provider when matching a call by its creation time.
-SKEW = timedelta(seconds=30)
 
 
 @dataclass
@@ -83,6 +79,8 @@ class QueueDistributor:
         self.caller_id = caller_id
         self.dispatch = centre.dispatch
         self.human = menu_of(centre).human
+        # Like callback attempts: an agent call is placed only while its lease outlasts the provider's answer.
+        self.dial_guard = timedelta(seconds=float(getattr(provider, "timeout", 10.0))) + SETTLE
 
     @property
     def handle_time(self) -> timedelta:
@@ -177,19 +175,46 @@ class QueueDistributor:
         )
 
     def dial(self, claim: QueueClaim) -> str:
-        """Ring the agent: `dialed`, `unknown` (the sweep looks it up), `not_placed` or `permanent`."""
+        """Ring the agent: `dialed`, `unknown` (the sweep looks it up), `not_placed`, `permanent`, `skipped` (too
+        late in its lease, or ended meanwhile) or `stray` (it ended while we dialed: the call is canceled)."""
+        with self.db.session() as session:
+            call = session.scalar(select(AgentCall).where(AgentCall.id == claim.agent_call_id).with_for_update())
+            now = self.clock.now()
+            if call is None or call.state != "created" or call.claimed_until is None \
+                    or now + self.dial_guard >= call.claimed_until:
+                if call is not None and call.state == "created":
+                    inbound_queue.end(session, call, NOT_PLACED, now, timedelta(0), detail="not dialed: too late")
+                return "skipped"
         try:
             info = self.provider.create_call(self.request_for(claim))
         except (OutcomeUnknown, ProviderPermanentError, ProviderTransientError, ProviderError) as exc:
             return self._failed(claim, exc)
         now = self.clock.now()
-        with self.db.engine.begin() as conn:
-            # A fast status callback may have set the sid or moved the call on: only fill in what is missing.
-            conn.execute(update(AgentCall).where(AgentCall.id == claim.agent_call_id).values(
-                call_sid=func.coalesce(AgentCall.call_sid, info.sid),
-                dial_started_at=func.coalesce(AgentCall.dial_started_at, now),
-                state=case((AgentCall.state.in_(("created", "unknown")), "dialing"), else_=AgentCall.state),
-            ))
+        with self.db.session() as session:
+            # A fast status callback may have set the sid or moved the call on: only fill in what is missing, and
+            # never on a call that ended meanwhile (the sweep settled it while this worker stalled).
+            session.execute(update(AgentCall).where(AgentCall.id == claim.agent_call_id, AgentCall.state != "ended")
+                            .values(call_sid=func.coalesce(AgentCall.call_sid, info.sid),
+                                    dial_started_at=func.coalesce(AgentCall.dial_started_at, now),
+                                    state=case((AgentCall.state.in_(("created", "unknown")), "dialing"),
+                                               else_=AgentCall.state))
+                            .execution_options(synchronize_session=False))
+            recorded = session.scalar(select(AgentCall.call_sid).where(AgentCall.id == claim.agent_call_id))
+            stray = recorded != info.sid
+            if stray:
+                attempts.record_stray(session, info.sid, now, agent_call_id=claim.agent_call_id,
+                                      reason="placed after its agent call was settled")
+        if stray:
+            log.warning("agent call %s ended before its call %s was recorded: canceling it", claim.agent_call_id,
+                        info.sid)
+            try:
+                result = self.provider.cancel_call(info.sid).status
+            except ProviderError as exc:
+                log.warning("stray call %s: cancel failed (%s); the sweep tries again", info.sid, exc)
+                return "stray"
+            with self.db.session() as session:
+                attempts.note_stray_canceled(session, info.sid, result)
+            return "stray"
         return "dialed"
 
     def _failed(self, claim: QueueClaim, exc: ProviderError) -> str:
@@ -212,7 +237,8 @@ class QueueDistributor:
                 call.state = "unknown"
                 call.dial_started_at = now
                 call.error_message = f"outcome unknown: {exc}"[:500]
-            call.claimed_until = now + SETTLE
+            # The lease ends now: the sweep looks the call up SETTLE after the send surely landed.
+            call.claimed_until = now
             return "unknown"
 
     # -- leases and reconciliation -------------------------------------------------------------------------------
@@ -220,9 +246,12 @@ class QueueDistributor:
         """Settle agent calls whose lease expired with the provider, and recheck callers an agent found gone."""
         now = self.clock.now()
         with self.db.session() as session:
+            # A call with no id yet is looked up only SETTLE after its lease ended: its worker could send it until
+            # shortly before then, and the provider's list must show it.
             expired = list(session.scalars(
-                select(AgentCall).where(AgentCall.state.in_(inbound_queue.OPEN_STATES),
-                                        AgentCall.claimed_until < now)
+                select(AgentCall).where(AgentCall.state.in_(inbound_queue.OPEN_STATES), or_(
+                    and_(AgentCall.call_sid.is_not(None), AgentCall.claimed_until < now),
+                    and_(AgentCall.call_sid.is_(None), AgentCall.claimed_until < now - SETTLE)))
                 .order_by(AgentCall.claimed_until).limit(limit).with_for_update(skip_locked=True)))
             for call in expired:
                 call.claimed_until = now + self.dispatch.lease
@@ -231,8 +260,9 @@ class QueueDistributor:
         for agent_call_id, sid, created_at, agent_id, outcome in work:
             try:
                 self._reconcile(agent_call_id, sid, created_at, agent_id, outcome)
-            except ProviderError as exc:
-                log.warning("agent call %s: could not reconcile with the provider (%s)", agent_call_id, exc)
+            except Exception as exc:
+                log.warning("agent call %s: could not reconcile with the provider (%s)", agent_call_id, exc,
+                            exc_info=not isinstance(exc, ProviderError))
         for inbound_id, sid in recheck:
             try:
                 self._recheck_caller(inbound_id, sid)
@@ -244,23 +274,22 @@ class QueueDistributor:
                    outcome: str | None = None) -> None:
         now = self.clock.now()
         if sid is None:
-            if now < created_at + SETTLE:
-                return
-            # While the agent call holds its reservation no other call of ours rings this agent: a call to their
-            # number from our caller ID since it was written is this one.
+            # Calls to the agent's number from our caller ID since the agent call was written, recorded nowhere
+            # (not another agent call's, not an attempt's, not a stray): the one nearest its creation is it.
             with self.db.session() as session:
                 phone = session.scalar(select(Agent.phone).where(Agent.id == agent_id)) if agent_id else None
-            found = self.provider.list_calls(to=phone, from_=self.caller_id, created_after=created_at - SKEW) \
+            listed = self.provider.list_calls(to=phone, from_=self.caller_id, created_after=created_at - SKEW) \
                 if phone else []
             with self.db.session() as session:
-                call = session.get(AgentCall, agent_call_id)
+                call = session.scalar(select(AgentCall).where(AgentCall.id == agent_call_id).with_for_update())
                 if call.state == "ended" or call.call_sid is not None:
                     return
-                if found:
-                    call.call_sid = found[-1].sid  # the oldest match after the agent call was written
+                found = attempts.choose_lost_call(session, listed, created_at)
+                if found is not None:
+                    call.call_sid = found.sid
                     call.state = "dialing"
-                    call.dial_started_at = call.dial_started_at or found[-1].created_at or now
-                    log.warning("agent call %s: found call %s placed before the worker stopped", call.id, call.call_sid)
+                    call.dial_started_at = call.dial_started_at or found.created_at or now
+                    log.warning("agent call %s: found call %s placed before its answer was lost", call.id, found.sid)
                     return
                 inbound_queue.end(session, call, NOT_PLACED, now, timedelta(0),
                                   detail="no call found at the provider: it was never placed")

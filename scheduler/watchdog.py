@@ -17,12 +17,14 @@ from datetime import datetime
 from sqlalchemy import select
 
 from callbacks.alerts import raise_alert
-from callbacks.attempts import NOT_PLACED
 from callbacks.businesstime import BusinessCalendar
+from callbacks.calls import NOT_PLACED
 from callbacks.capacity import StatsCache, note_quote, quote_from, read_backlog
 from callbacks.clock import Clock
 from callbacks.db import Database
+from callbacks.history import transition
 from callbacks.models import (
+    DIALING,
     MISSED,
     PENDING,
     Agent,
@@ -33,7 +35,6 @@ from callbacks.models import (
 )
 from callbacks.policy import queue_deadline
 from callbacks.reports import daily_digest
-from callbacks.service import transition
 from config.schema import ContactCentre
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ DIGEST_ROW = "digest"
 class WatchReport:
     at_risk: list[int] = field(default_factory=list)
     missed: list[int] = field(default_factory=list)
+    # Callbacks still dialing a lease past their deadline: something keeps them from ending (alerted once).
+    stuck: list[int] = field(default_factory=list)
     # Queues whose quotes first exceeded the SLA in this round.
     quote_alerts: int = 0
 
@@ -78,9 +81,26 @@ class Watchdog:
         now = self.clock.now()
         report = WatchReport()
         self._close_missed(now, report)
+        self._flag_stuck(now, report)
         self._flag_at_risk(now, report)
         report.quote_alerts = len(self.watch_quotes(now))
         return report
+
+    def _flag_stuck(self, now: datetime, report: WatchReport) -> None:
+        """Every callback still open a lease after its deadline is alerted, with its attempt's state: the sweep
+        should have settled it by then, so a person must look."""
+        with self.db.session() as session:
+            stuck = session.execute(
+                select(Callback, Attempt).outerjoin(Attempt, Attempt.id == Callback.live_attempt_id)
+                .where(Callback.status == DIALING, Callback.deadline_at < now - self.centre.dispatch.lease)
+                .order_by(Callback.deadline_at).limit(200)).all()
+            for callback, attempt in stuck:
+                late = int((now - callback.deadline_at).total_seconds() // 60)
+                state = f"attempt {attempt.number} {attempt.state}" if attempt is not None else "no attempt in flight"
+                reason = f"still dialing {late} min past its deadline ({state})"
+                if raise_alert(session, callback, "stuck", now, reason) is not None:
+                    log.error("callback %s: %s", callback.id, reason)
+                    report.stuck.append(callback.id)
 
     def _agents_on_shift(self, session: object) -> list[Agent]:
         return list(session.scalars(select(Agent).where(Agent.on_shift.is_(True))))  # type: ignore[attr-defined]

@@ -2,7 +2,12 @@
 
 No job per callback (APScheduler 3 drops one-off jobs it skips, and its job stores cannot be shared between
 processes): five interval jobs, `coalesce=True`, `max_instances=1`, `misfire_grace_time=None`, UTC. SIGTERM stops
-the timer, lets running jobs finish and removes this worker's row. On SQLite a second worker refuses to start.
+the timer, lets running jobs finish and removes this worker's row.
+
+On SQLite one worker runs: a second refuses to start, and a worker that was stopped (SIGSTOP, a long pause) and
+finds on waking that another took its place stops instead of running beside it. A worker whose clock disagrees
+with the database server's by more than `dispatch.max_clock_skew` neither dials, sweeps nor judges deadlines
+until it agrees again, and supervisors are alerted (its leases and deadlines would be wrong for everyone else).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from callbacks.alerts import raise_alert
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.models import WorkerLock
 from config.schema import ContactCentre
 from scheduler.customer_sms import send_customer_sms
 from scheduler.delivery import Notifier, deliver_pending
-from scheduler.dispatcher import Dispatcher
+from scheduler.dispatcher import Dispatcher, no_fault
 from scheduler.watchdog import Watchdog
 from telephony.provider import Provider
 
@@ -58,13 +64,15 @@ class Worker:
         worker_id: str | None = None,
         notifier: Notifier | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        check_clock: bool = False,
+        fault: Callable[[str], None] = no_fault,
     ):
         self.db = db
         self.centre = centre
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
         self.dispatcher = Dispatcher(db, centre, provider, clock, worker_id=self.worker_id, base_url=base_url,
-                                     caller_id=caller_id, sleep=sleep)
+                                     caller_id=caller_id, sleep=sleep, fault=fault)
         self.watchdog = Watchdog(db, centre, clock, worker_id=self.worker_id)
         self.notifier = notifier or Notifier(centre.alerts, provider=provider, sms_from=caller_id)
         self.provider = provider
@@ -73,6 +81,13 @@ class Worker:
         self.tick = centre.dispatch.tick
         # A worker whose heartbeat is older than this is presumed dead.
         self.stale_after = max(centre.dispatch.lease, self.tick * 5)
+        # Off for tests on a frozen clock; `ivr worker` turns it on (the clock is the system's).
+        skew = centre.dispatch.max_clock_skew
+        self.max_clock_skew = skew if check_clock and skew > timedelta(0) else None
+        # Why this worker must not dial right now (its clock is wrong), or None.
+        self.paused: str | None = None
+        # Set when this worker learns it was replaced (SQLite): it stops.
+        self.replaced: WorkerRefused | None = None
         self._scheduler: Any = None
 
     # -- registration --------------------------------------------------------------------------------------------
@@ -96,13 +111,43 @@ class Worker:
                 existing.heartbeat_at = now
 
     def heartbeat(self) -> None:
+        """Prove this worker is alive; raises WorkerRefused when, on SQLite, another worker took its place while
+        it was stopped (its row was removed as stale)."""
         now = self.clock.now()
         with self.db.session() as session:
             row = session.get(WorkerLock, self.worker_id)
-            if row is None:
-                session.add(WorkerLock(id=self.worker_id, started_at=now, heartbeat_at=now))
-            else:
+            if row is not None:
                 row.heartbeat_at = now
+                return
+            others = list(session.scalars(select(WorkerLock).where(WorkerLock.id != self.worker_id,
+                                                                   WorkerLock.heartbeat_at >= now - self.stale_after)))
+            if others and self.db.dialect == "sqlite":
+                raise WorkerRefused(
+                    f"this worker was presumed dead (no heartbeat for {int(self.stale_after.total_seconds())} s) "
+                    f"and {others[0].id} took its place on this SQLite database; stopping so that only one runs"
+                )
+            session.add(WorkerLock(id=self.worker_id, started_at=now, heartbeat_at=now))
+
+    def check_clock(self) -> str | None:
+        """Compare this worker's clock with the database server's; pause dispatch (and alert once) when they
+        disagree by more than `max_clock_skew`. Returns why the worker is paused, or None."""
+        if self.max_clock_skew is None:
+            return None
+        skew = self.clock.now() - self.db.server_time()
+        if abs(skew) <= self.max_clock_skew:
+            if self.paused is not None:
+                log.warning("worker %s: clock agrees with the database again; dialing resumes", self.worker_id)
+            self.paused = None
+            return None
+        reason = (f"worker {self.worker_id}: clock is {abs(skew.total_seconds()):.0f} s "
+                  f"{'ahead of' if skew > timedelta(0) else 'behind'} the database server's; not dialing until "
+                  f"it is corrected (NTP)")
+        if self.paused is None:
+            log.error(reason)
+            with self.db.session() as session:
+                raise_alert(session, None, "worker_clock", self.clock.now(), reason)
+        self.paused = reason
+        return reason
 
     def unregister(self) -> None:
         with self.db.session() as session:
@@ -110,7 +155,13 @@ class Worker:
 
     # -- jobs (thin: each calls one service) ---------------------------------------------------------------------
     def dispatch_job(self) -> None:
-        self.heartbeat()
+        try:
+            self.heartbeat()
+        except WorkerRefused as exc:
+            self._stop_replaced(exc)
+            return
+        if self.check_clock() is not None:
+            return
         report = self.dispatcher.tick()
         if report.queue_canceled:
             log.info("dispatch: %d agent calls canceled: the callers they rang for left the queue",
@@ -127,21 +178,35 @@ class Worker:
                 row.last_dial_at = self.clock.now()
 
     def sweep_job(self) -> None:
-        self.dispatcher.sweep()
+        if self.paused is None and self.replaced is None:
+            self.dispatcher.sweep()
 
     def watchdog_job(self) -> None:
+        if self.paused is not None or self.replaced is not None:
+            return  # a wrong clock would judge deadlines wrongly
         report = self.watchdog.run()
         if report.at_risk or report.missed:
             log.warning("watchdog: %d at risk, %d missed", len(report.at_risk), len(report.missed))
         deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
 
     def customer_sms_job(self) -> None:
+        if self.paused is not None or self.replaced is not None:
+            return
         sent = send_customer_sms(self.db, self.centre, self.provider, sender=self.caller_id, base_url=self.base_url,
                                  worker_id=self.worker_id, now=self.clock.now())
         if sent:
             log.info("customer text messages: %d sent", sent)
 
+    def _stop_replaced(self, exc: WorkerRefused) -> None:
+        log.error("worker %s: %s", self.worker_id, exc)
+        self.replaced = exc
+        if self._scheduler is not None:
+            # From inside a job: don't wait for running jobs (this one among them).
+            self._scheduler.shutdown(wait=False)
+
     def digest_job(self) -> None:
+        if self.paused is not None or self.replaced is not None:
+            return
         if self.watchdog.send_digest() is not None:
             deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
 
@@ -200,8 +265,11 @@ class Worker:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-            self.unregister()
+            if self.replaced is None:
+                self.unregister()  # a replaced worker's row is gone; the one that replaced it keeps its own
             log.info("worker %s stopped", self.worker_id)
+        if self.replaced is not None:
+            raise self.replaced
 
 
 def _utcnow() -> Any:

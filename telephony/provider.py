@@ -15,11 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-# Twilio's CallStatus values after which nothing more happens on a call.
-TERMINAL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-ACTIVE_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
-# Statuses of a call nobody has answered yet: what `cancel_call` (Twilio's Status=canceled) can still stop.
-CANCELABLE_STATUSES = frozenset({"queued", "initiated", "ringing"})
+from callbacks.calls import ACTIVE_CALL_STATUSES as ACTIVE_STATUSES
+from callbacks.calls import CANCELABLE_CALL_STATUSES as CANCELABLE_STATUSES
+from callbacks.calls import TERMINAL_CALL_STATUSES as TERMINAL_STATUSES
 
 
 class ProviderError(Exception):

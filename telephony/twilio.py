@@ -17,7 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from callbacks.attempts import PERMANENT_CODES
+from callbacks.calls import PERMANENT_ERROR_CODES
 from telephony.provider import (
     CallInfo,
     CallRequest,
@@ -53,7 +53,7 @@ def _error(exc: Exception, action: str) -> ProviderError:
             return CallsLimitExceeded(message, code=code, status=exc.status)
         if exc.status >= 500:
             return OutcomeUnknown(message, code=code, status=exc.status)
-        if code in PERMANENT_CODES:
+        if code in PERMANENT_ERROR_CODES:
             return ProviderPermanentError(message, code=code, status=exc.status)
         # Any other 4xx was refused before it did anything (bad credentials, bad request): not placed.
         return ProviderTransientError(message, code=code, status=exc.status)

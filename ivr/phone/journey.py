@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from callbacks.db import Database
 from callbacks.models import Agent, InboundCall
+from config.schema import ContactCentre
 
 # A call looping through menus for hours must not grow its row without bound.
 MAX_PATH_ENTRIES = 200
@@ -120,9 +121,9 @@ def recent_wait(db: Database, queue: str, now: datetime, window: timedelta = tim
     return sum(waits, timedelta(0)) / len(waits)
 
 
-def resolve_callbacks(db: Database, caller: str, now: datetime, call_sid: str) -> int:
+def resolve_callbacks(db: Database, centre: ContactCentre, caller: str, now: datetime, call_sid: str) -> int:
     """The caller talked to an agent: close their open callbacks as resolved. Returns how many were closed."""
     from callbacks.attempts import close_on_inbound
 
     with db.session() as session:
-        return len(close_on_inbound(session, caller, now, actor=f"caller:{call_sid}", call_sid=call_sid))
+        return len(close_on_inbound(session, centre, caller, now, actor=f"caller:{call_sid}", call_sid=call_sid))

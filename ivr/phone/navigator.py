@@ -373,7 +373,8 @@ def start(menu: Menu, language: str, situation: Situation) -> Step:
 
 
 def language_menu(menu: Menu, languages: list[str], retries: int = 0, sorry: bool = False) -> Step:
-    """Ask for a language, each choice spoken in its own language."""
+    """Ask for a language, each choice spoken in its own language; it listens for "operator" in any of them too
+    (recognised in the first language, the centre's own, with every language's operator words as hints)."""
     speech: list[Speech] = []
     ordered = sorted(menu.language.keys.items())
     for _, lang in ordered:
@@ -388,7 +389,8 @@ def language_menu(menu: Menu, languages: list[str], retries: int = 0, sorry: boo
     return Step(
         "language",
         speech=tuple(speech),
-        listen=Listen(Route.to("language", r=retries or None), timeout=menu.gather_timeout, num_digits=1),
+        listen=Listen(Route.to("language", r=retries or None), timeout=menu.gather_timeout, num_digits=1,
+                      speech_language=menu.voice(languages[0]).language, hints=OPERATOR_WORDS),
         then=Redirect(Route.to("language", r=retries or None)),
     )
 
@@ -550,8 +552,16 @@ def number_entry(menu: Menu, node_id: str, language: str, *, sorry: bool = False
     )
 
 
-def number_entered(menu: Menu, node_id: str, language: str, heard: CallerInput, e164: str | None, retries: int) -> Step:
-    """Read a valid number back digit by digit for confirmation; re-ask (at most twice) when it is not valid."""
+def number_entered(
+    menu: Menu, node_id: str, language: str, heard: CallerInput, e164: str | None, retries: int,
+    situation: Situation,
+) -> Step | RequestCallback:
+    """Read a valid number back digit by digit for confirmation; re-ask (at most twice) when it is not valid.
+
+    `0` alone is no phone number: here as everywhere it asks for a person (or the offer again when none can answer).
+    """
+    if heard.wants_human:
+        return offer_input(menu, node_id, language, heard, retries, situation)
     if e164 is None or heard.kind != "keys":
         if retries >= menu.max_retries:
             phrases = menu.phrase(language)

@@ -15,6 +15,7 @@ URLs carry the agent call's id (`callbacks.inbound_queue`), and so do its status
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -25,19 +26,22 @@ from callbacks.attempts import (
     AGENT_CONNECT_PATH,
     CUSTOMER_PATH,
     DIAL_DONE_PATH,
+    LEGS,
     STATUS_PATH,
     LegStatus,
     apply_leg_status,
     attempt_url,
-    is_machine,
+    live_attempt,
     mark_bridged,
-    retry_time_for_message,
 )
-from callbacks.models import AgentCall, Attempt, Callback, InboundCall
+from callbacks.calls import ANSWERED_BY, CALL_STATUSES, TERMINAL_CALL_STATUSES, is_machine
+from callbacks.models import AgentCall, InboundCall
+from callbacks.policy import retry_time_for_message
 from config.menus import DEFAULT_VOICES
 from ivr.phone.signature import twilio_signed
 from ivr.runtime import runtime
 
+log = logging.getLogger(__name__)
 bp = Blueprint("twilio_status", __name__)
 EVENTS = "initiated ringing answered completed"
 # Seconds the agent has to press 1 after the whisper.
@@ -48,6 +52,7 @@ TEXTS = {
         "whisper": "Callback for {who}, queue {queue}, speaks {language}. {note}Press 1 to connect.",
         "no_key": "No key pressed. The callback goes back to the queue. Goodbye.",
         "closed": "This callback was already resolved. Nothing to do. Goodbye.",
+        "not_needed": "This call is no longer needed. Goodbye.",
         "machine_retry": "Hello, this is {centre} returning your call. We will try again at about {when}. Goodbye.",
         "machine_last": "Hello, this is {centre} returning your call. We could not reach you; please call us. Goodbye.",
         "connecting": "Hello, this is {centre} returning your call. Connecting you to an agent now.",
@@ -66,6 +71,7 @@ TEXTS = {
         "whisper": "تماس برگشتی برای {who}، صف {queue}، زبان {language}. {note}برای وصل شدن ۱ را فشار دهید.",
         "no_key": "کلیدی فشار داده نشد. درخواست به صف برمی‌گردد. خدانگهدار.",
         "closed": "این درخواست پیش‌تر رسیدگی شده است. خدانگهدار.",
+        "not_needed": "این تماس دیگر لازم نیست. خدانگهدار.",
         "machine_retry": "سلام، از {centre} با شما تماس گرفتیم. حدود ساعت {when} دوباره تماس می‌گیریم. خدانگهدار.",
         "machine_last": "سلام، از {centre} با شما تماس گرفتیم و موفق نشدیم. لطفاً با ما تماس بگیرید. خدانگهدار.",
         "connecting": "سلام، از {centre} با شما تماس گرفته‌ایم. اکنون به کارشناس وصل می‌شوید.",
@@ -101,11 +107,6 @@ def _attempt_id() -> int | None:
     return request.args.get("attempt", type=int)
 
 
-def _load(session: Any, attempt_id: int | None) -> tuple[Attempt | None, Callback | None]:
-    attempt = session.get(Attempt, attempt_id) if attempt_id else None
-    return attempt, (attempt.callback if attempt is not None else None)
-
-
 def _caller_id() -> str:
     rt = runtime()
     return rt.settings.twilio_phone_number
@@ -119,34 +120,76 @@ def _goodbye(language: str, key: str) -> Response:
 
 
 # -- status callbacks ------------------------------------------------------------------------------------------------
+class BadStatus(ValueError):
+    """A status callback we cannot apply; the message names the field."""
+
+
+def _number(form: Any, name: str, limit: int = 10**9) -> int | None:
+    value = form.get(name)
+    if value in (None, ""):
+        return None
+    # isdecimal, not isdigit: "²" is a digit to Python but not a number to int().
+    if not value.isdecimal() or len(value) > 10 or int(value) > limit:
+        raise BadStatus(f"{name} must be a whole number, got {value[:20]!r}")
+    return int(value)
+
+
+def leg_status(form: Any) -> LegStatus:
+    """A Twilio status callback's form as a LegStatus, checked against Twilio's own vocabulary."""
+    status = (form.get("CallStatus") or "").lower()
+    if status not in CALL_STATUSES:
+        raise BadStatus(f"CallStatus must be one of Twilio's call statuses, got {status[:20]!r}")
+    sid = form.get("CallSid") or ""
+    if not sid or len(sid) > 64 or not sid.isascii() or not sid.isalnum():
+        raise BadStatus("CallSid must be Twilio's call id")
+    answered_by = form.get("AnsweredBy") or None
+    if answered_by is not None and answered_by not in ANSWERED_BY:
+        raise BadStatus(f"AnsweredBy is not one of Twilio's values, got {answered_by[:20]!r}")
+    error_code = form.get("ErrorCode") or None
+    if error_code is not None and (not error_code.isdecimal() or len(error_code) > 16):
+        raise BadStatus("ErrorCode must be Twilio's numeric error code")
+    return LegStatus(status=status, call_sid=sid, sequence=_number(form, "SequenceNumber"),
+                     duration=_number(form, "CallDuration"), answered_by=answered_by, error_code=error_code)
+
+
 @bp.post(STATUS_PATH)
 @twilio_signed
 def status() -> tuple[str, int]:
-    """Apply a call status callback: outbound legs by attempt id, in SequenceNumber order; repeats ignored."""
+    """Apply a call status callback: outbound legs by attempt id, in SequenceNumber order; repeats ignored; a
+    status naming a call that is not the leg's own changes nothing."""
     rt = runtime()
     attempt_id, leg = _attempt_id(), request.args.get("leg", "")
     now = rt.clock.now()
     agent_call_id = request.args.get("agent_call", type=int)
+    try:
+        report = leg_status(request.form)
+        if attempt_id is not None and leg not in LEGS:
+            raise BadStatus(f"leg must be one of {list(LEGS)}")
+    except BadStatus as exc:
+        log.warning("status callback refused: %s", exc)
+        return str(exc), 400
     with rt.db.session() as session:
         if attempt_id is not None:
-            apply_leg_status(session, rt.centre, attempt_id, leg, LegStatus.from_twilio(request.form), now)
+            result = apply_leg_status(session, rt.centre, attempt_id, leg, report, now)
+            if result in ("mismatch", "stray"):
+                log.warning("attempt %s: status of call %s for leg %s not applied (%s)", attempt_id,
+                            report.call_sid, leg, result)
         elif agent_call_id is not None:
-            inbound_queue.apply_status(session, rt.centre, agent_call_id, LegStatus.from_twilio(request.form), now)
+            inbound_queue.apply_status(session, rt.centre, agent_call_id, report, now)
         else:
-            _inbound_status(session, request.form, now)
+            _inbound_status(session, request.form, report, now)
     return "", 204
 
 
-def _inbound_status(session: Any, form: Any, now: Any) -> None:
+def _inbound_status(session: Any, form: Any, report: LegStatus, now: Any) -> None:
     """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey)."""
     from sqlalchemy import select
 
-    call = session.scalar(select(InboundCall).where(InboundCall.call_sid == form.get("CallSid", "")))
-    report = LegStatus.from_twilio(form)
+    call = session.scalar(select(InboundCall).where(InboundCall.call_sid == report.call_sid))
     if call is None or (report.sequence is not None and report.sequence <= (call.last_sequence or -1)):
         return
     call.last_sequence = report.sequence
-    if report.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+    if report.status in TERMINAL_CALL_STATUSES:
         inbound_queue.end_inbound_call(call, now)
 
 
@@ -157,9 +200,10 @@ def agent_whisper() -> Response:
     """The agent answered: who is to be called back and why; press 1 to connect."""
     rt = runtime()
     with rt.db.session() as session:
-        attempt, callback = _load(session, _attempt_id())
-        if attempt is None or callback is None or not callback.is_open:
-            return _goodbye(rt.centre.default_language, "closed")
+        live = live_attempt(session, _attempt_id())
+        if live is None:
+            return _not_live(rt.centre.default_language)
+        attempt, callback = live
         # Agents hear the centre's own language; the customer's language is part of the whisper.
         language = rt.centre.default_language
         queue = rt.centre.queues.get(callback.queue)
@@ -186,12 +230,15 @@ def agent_connect() -> Response:
     rt = runtime()
     now = rt.clock.now()
     with rt.db.session() as session:
-        attempt, callback = _load(session, _attempt_id())
-        if attempt is None or callback is None or not callback.is_open:
-            return _goodbye(rt.centre.default_language, "closed")
         if request.form.get("Digits") != "1":
+            if live_attempt(session, _attempt_id()) is None:
+                return _not_live(rt.centre.default_language)
             return _goodbye(rt.centre.default_language, "no_key")
-        mark_bridged(session, attempt.id, now)
+        # Fenced: only the callback's live attempt dials the customer; a stale or closed one hangs up.
+        live = mark_bridged(session, _attempt_id(), now)
+        if live is None:
+            return _not_live(rt.centre.default_language)
+        attempt, callback = live
         phone, attempt_id = callback.phone, attempt.id
         ring = int(rt.centre.queue(callback.queue).retry.ring_timeout.total_seconds())
     base = rt.settings.public_base_url
@@ -223,9 +270,14 @@ def customer_answered() -> Response:
     now = rt.clock.now()
     answered_by = request.form.get("AnsweredBy") or None
     with rt.db.session() as session:
-        attempt, callback = _load(session, _attempt_id())
-        if attempt is None or callback is None:
-            return _goodbye(rt.centre.default_language, "closed")
+        live = live_attempt(session, _attempt_id())
+        if live is None:
+            # Nobody is bridged to a call whose attempt is not the live one (a stale worker's dial, a callback
+            # canceled while the phone rang): a machine hears nothing, a person is told and the call ends.
+            if is_machine(answered_by):
+                return _twiml(_hangup())
+            return _not_live(rt.centre.default_language)
+        attempt, callback = live
         if answered_by:
             attempt.answered_by = answered_by[:24]
         language = callback.language
@@ -234,9 +286,8 @@ def customer_answered() -> Response:
             return _machine(rt, language, retry_time_for_message(queue, callback, now))
         if attempt.dial_order != "customer_first":
             return _twiml(VoiceResponse())  # agent first: an empty document bridges the customer to the agent
-        if not callback.is_open or attempt.agent is None:
+        if attempt.agent is None or mark_bridged(session, attempt.id, now) is None:
             return _goodbye(language, "closed")
-        mark_bridged(session, attempt.id, now)
         agent_phone, attempt_id = attempt.agent.phone, attempt.id
     base = rt.settings.public_base_url
     response = VoiceResponse()
@@ -246,6 +297,17 @@ def customer_answered() -> Response:
     dial.number(agent_phone, status_callback=attempt_url(base, STATUS_PATH, attempt_id, leg="agent"),
                 status_callback_event=EVENTS, status_callback_method="POST")
     return _twiml(response)
+
+
+def _hangup() -> VoiceResponse:
+    response = VoiceResponse()
+    response.hangup()
+    return response
+
+
+def _not_live(language: str) -> Response:
+    """The answer for a call placed for an attempt that is not (or no longer) the live one: never bridged."""
+    return _goodbye(language, "not_needed")
 
 
 def _machine(rt: Any, language: str, when: Any) -> Response:

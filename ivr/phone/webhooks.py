@@ -322,13 +322,22 @@ def number_view() -> Response:
     """A callback number typed in: read it back, or ask again."""
     node_id, language = _offer_node()
     heard = _heard()
+    if heard.wants_human:
+        try:
+            situation = _situation(_queue_for(node_id), agents=True)
+        except TooSlow:
+            return _retry_or_fallback(node_id, language)
+        result = navigator.number_entered(_menu(), node_id, language, heard, None, _int("r"), situation)
+        return _book_or_say(result, node_id, language, heard)
     e164 = None
     if heard.kind == "keys" and heard.keys.isdigit():
         try:
             e164 = normalise(heard.keys, _centre().phone_numbers)
         except PhoneNumberRejected:
             e164 = None
-    step = navigator.number_entered(_menu(), node_id, language, heard, e164, _int("r"))
+    step = navigator.number_entered(_menu(), node_id, language, heard, e164, _int("r"), Situation())
+    if isinstance(step, RequestCallback):
+        return _book_or_say(step, node_id, language, heard)
     return _finish_step(step, input="number" if e164 else "invalid-number")
 
 
@@ -477,7 +486,7 @@ def _resolve_callbacks() -> None:
         rt = runtime()
         # Best effort within the time box: if it cannot be done now, the worker's call will reach them anyway.
         try:
-            _voice().timebox.try_run(journey.resolve_callbacks, rt.db, caller, rt.clock.now(), call_sid)
+            _voice().timebox.try_run(journey.resolve_callbacks, rt.db, rt.centre, caller, rt.clock.now(), call_sid)
         except Exception:
             log.exception("could not close the open callbacks of %s", mask(caller))
 

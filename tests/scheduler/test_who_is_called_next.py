@@ -106,7 +106,8 @@ def test_a_customer_whose_own_call_reached_an_agent_is_not_called_back(app, prov
     add_agents(app, 1)
     callback = request_callback(app)
     with app.extensions["ivr"].db.session() as session:
-        closed = close_on_inbound(session, callback.phone, clock.now(), call_sid="CAinbound")
+        closed = close_on_inbound(session, app.extensions["ivr"].centre, callback.phone, clock.now(),
+                                  call_sid="CAinbound")
     assert [c.id for c in closed] == [callback.id]
     after = reload(app, callback)
     assert after.status == CANCELED and "resolved" in after.end_reason
@@ -119,7 +120,7 @@ def test_an_expired_lease_with_no_call_placed_comes_back_to_the_queue(app, provi
     dispatcher = make_dispatcher(app, provider)
     dispatcher.claim(clock.now())  # claimed, then the worker "dies" before dialing
     clock.advance(minutes=3)
-    assert dispatcher.sweep() == 1
+    assert dispatcher.sweep().settled == 1
     assert reload(app, callback).status == PENDING
     assert dispatcher.tick().dialed == 1
     assert len(provider.calls) == 1

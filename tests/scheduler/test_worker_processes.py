@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 
 from callbacks.db import Database, upgrade
 from callbacks.models import COMPLETED, Agent, Attempt, Callback
-from scheduler.dispatcher import FAULT_ENV
 from tests.conftest import ROOT
+from tests.support.worker_process import FAULT_ENV
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 

@@ -3,14 +3,17 @@
 It runs the real Dispatcher against PostgreSQL with a JournalProvider (calls appended to a shared file) and plays
 the phone network: each call it placed (or, when recovering, any call in flight) is answered at once, the agent
 presses 1 and talks to the customer for a minute, through `apply_leg_status` like Twilio's status callbacks.
-IVR_WORKER_FAULT makes it die like kill -9 at a named point.
+IVR_WORKER_FAULT makes it die like kill -9 at a named point of the dispatcher (its injected `fault` hook).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +30,17 @@ from telephony.fake import JournalProvider
 
 BASE_URL = "https://support.example.com"
 CALLER_ID = "+14155550100"
+FAULT_ENV = "IVR_WORKER_FAULT"
+
+
+def die_at(point: str | None) -> Callable[[str], None]:
+    """A dispatcher fault hook that dies like `kill -9` when it reaches `point`."""
+
+    def fault(name: str) -> None:
+        if name == point:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return fault
 
 
 class OffsetClock:
@@ -71,7 +85,8 @@ def run(args: dict[str, Any]) -> dict[str, Any]:
     provider = JournalProvider(args["journal"], clock)
     worker_id = args["worker_id"]
     dispatcher = Dispatcher(db, centre, provider, clock, worker_id=worker_id, base_url=BASE_URL,
-                            caller_id=CALLER_ID, batch_size=args.get("batch", 100), sleep=lambda _s: None)
+                            caller_id=CALLER_ID, batch_size=args.get("batch", 100), sleep=lambda _s: None,
+                            fault=die_at(os.environ.get(FAULT_ENV)))
     started, idle, dialed = time.monotonic(), 0, 0
     while time.monotonic() - started < args.get("max_seconds", 50):
         dispatcher.sweep()

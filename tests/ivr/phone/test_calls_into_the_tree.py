@@ -63,6 +63,13 @@ def test_a_caller_of_the_persian_number_hears_persian_without_a_language_menu(st
     caller.press("0").expect("در حال وصل کردن شما به کارشناس")
 
 
+def test_saying_operator_at_the_language_menu_reaches_an_agent(staffed: Any) -> None:
+    caller = call(staffed).dial().expect("For English, press 2")
+    assert "operator" in caller.last.gather.get("hints") and "اپراتور" in caller.last.gather.get("hints")
+    caller.say("operator")
+    assert caller.last.enqueued
+
+
 def test_silence_at_the_language_menu_ends_with_a_human_not_a_hang_up(staffed: Any) -> None:
     caller = call(staffed).dial()
     caller.stay_silent().stay_silent().stay_silent()
@@ -205,6 +212,19 @@ def test_a_caller_who_already_waits_for_a_callback_hears_that_promise_not_a_new_
     again.expect("You already have a callback request")
     assert promise.split("by ")[1].split(".")[0] in again.last.said
     assert len(_callbacks(phone_app)) == 1
+
+
+def test_zero_at_the_number_prompt_reaches_an_agent_not_an_invalid_number(staffed: Any) -> None:
+    caller = call(staffed, called=ENGLISH_LINE).dial().press("4").press("2").expect("enter the phone number")
+    caller.press("0")
+    assert "cannot call that number" not in caller.last.said
+    assert caller.last.enqueued
+
+
+def test_zero_at_the_number_prompt_with_nobody_on_shift_offers_the_callback_again(phone_app: Any) -> None:
+    caller = call(phone_app, called=ENGLISH_LINE).dial().press("4").press("2").press("0")
+    assert "cannot call that number" not in caller.last.said
+    assert caller.last.listens_at == "/twilio/ivr/offer"
 
 
 def test_a_withheld_number_goes_straight_to_entering_a_number(phone_app: Any) -> None:
