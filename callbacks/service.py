@@ -140,6 +140,24 @@ class CallbackService:
         except (OperationalError, InterfaceError) as exc:
             raise _db_guard(exc) from exc
 
+    def quotes(self) -> dict[str, Quote]:
+        """What a request placed now would be promised, for every queue (one reading of the store when every
+        agent serves every queue)."""
+        now = self.clock.now()
+        out: dict[str, Quote] = {}
+        try:
+            with self.db.session() as session:
+                stats = self.stats.get(session, self.centre, now)
+                shared = None
+                for queue_id, queue in self.centre.queues.items():
+                    if shared is None or not shared.everyone:
+                        shared = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+                    sla = queue_deadline(queue, now, self.calendar)
+                    out[queue_id] = quote_from(shared, self.centre, self.calendar, queue_id, now, sla)
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+        return out
+
     def _quote(self, session: Session, queue_id: str, requested_at: datetime, deadline: datetime, now: datetime,
                window_start: datetime | None = None) -> Quote:
         stats = self.stats.get(session, self.centre, now)

@@ -178,8 +178,8 @@ def quotes(lang: str) -> list[dict[str, Any]]:
     now = rt.clock.now()
     out = []
     try:
-        for queue_id, queue in rt.centre.queues.items():
-            quote = rt.service.quote(queue_id)
+        for queue_id, quote in rt.service.quotes().items():
+            queue = rt.centre.queues[queue_id]
             when = i18n.format_when(quote.deadline, lang, rt.centre.zone, now)
             if quote.overloaded:
                 note = i18n.gettext("quote_overloaded", lang, when=when)
