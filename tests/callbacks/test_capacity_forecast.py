@@ -223,3 +223,22 @@ def test_a_quote_never_pushes_a_promise_already_given_into_risk():
     after = backlog.with_work([work_for("general", general, STATS, deadline=quote.deadline, attempts_made=0,
                                         ready_at=now, ident=99)])
     assert [r.work.ident for r in after.at_risk() if r.work.ident != 99] == []
+
+
+def test_supervisors_hear_once_when_quotes_first_exceed_the_sla_and_again_after_they_recover(db, centre):
+    service, clock = service_at(db, centre, SUNDAY_10)
+    [name] = agents(db, clock, 1)
+    watchdog = Watchdog(db, centre, clock, worker_id="w")
+
+    def alerts() -> int:
+        with db.session() as session:
+            return len([a for a in session.scalars(select(Alert)) if a.kind == "quote_over_sla"])
+
+    assert watchdog.watch_quotes(clock.now()) == [] and alerts() == 0
+    set_shift(db, name, False, clock.now())
+    assert len(watchdog.watch_quotes(clock.now())) == 3  # every queue's quote now exceeds its SLA
+    assert watchdog.watch_quotes(clock.now()) == []  # once per episode
+    set_shift(db, name, True, clock.now())
+    assert watchdog.watch_quotes(clock.now()) == []  # back at the SLA: the episode ends
+    set_shift(db, name, False, clock.now())
+    assert len(watchdog.watch_quotes(clock.now())) == 3 and alerts() == 6

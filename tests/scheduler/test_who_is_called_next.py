@@ -299,3 +299,23 @@ def test_callers_waiting_on_the_line_count_in_the_at_risk_forecast(app, provider
     assert risky.id == callback.id
     assert "8 callers waiting" in why
     assert start > reload(app, callback).deadline_at - timedelta(minutes=12)
+
+
+def test_a_miss_is_warned_at_least_ten_minutes_ahead_even_on_the_last_attempt(app, provider, clock):
+    from callbacks.models import Agent
+
+    rt = app.extensions["ivr"]
+    [busy] = add_agents(app, 1)
+    callback = request_callback(app, queue="urgent")  # 30 minutes on the clock, kept by the one agent
+    with rt.db.session() as session:
+        session.get(Callback, callback.id).attempts_made = 2  # only the last attempt is left
+        session.get(Agent, busy.id).busy_call_sid = "CAelsewhere"  # and the agent is kept on another call
+    dispatcher = make_dispatcher(app, provider)
+    watchdog = Watchdog(rt.db, rt.centre, clock, worker_id="w")
+    for _ in range(31):
+        dispatcher.tick()
+        watchdog.run()
+        clock.advance(minutes=1)
+    after = reload(app, callback)
+    assert after.status == MISSED
+    assert after.deadline_at - after.at_risk_since >= timedelta(minutes=10)
