@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from callbacks.calls import NOT_REACHED
 from callbacks.models import PENDING, Attempt, Callback, CustomerSms
 from config.schema import ContactCentre
 
@@ -108,8 +109,6 @@ def write_retry_messages(session: Session, centre: ContactCentre, now: datetime,
     tried again; idempotent (one per callback and attempt)."""
     if not (centre.customer_sms.enabled and centre.customer_sms.on_retry):
         return 0
-    from callbacks.attempts import NOT_REACHED  # here: attempts imports the service, which imports this module
-
     later = aliased(Attempt)
     latest = select(func.max(later.number)).where(later.callback_id == Callback.id).scalar_subquery()
     rows = session.execute(

@@ -226,7 +226,7 @@ def test_a_quote_never_pushes_a_promise_already_given_into_risk():
 
 
 def test_supervisors_hear_once_when_quotes_first_exceed_the_sla_and_again_after_they_recover(db, centre):
-    service, clock = service_at(db, centre, SUNDAY_10)
+    _service, clock = service_at(db, centre, SUNDAY_10)
     [name] = agents(db, clock, 1)
     watchdog = Watchdog(db, centre, clock, worker_id="w")
 
