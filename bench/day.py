@@ -1,7 +1,15 @@
 """A simulated day: 5,000 callback requests (Poisson arrivals over business hours), 10 agents, realistic talk
-times and no-answer rates, run through the real dispatcher, status-callback handling and watchdog on SQLite with
-an injected clock. Compares our ordering (earliest deadline first) with first-come-first-served on the same
-arrivals and outcomes, and reports how long before each miss the at-risk alert fired.
+times and no-answer rates, run through the real service, dispatcher, status-callback handling and watchdog on
+SQLite with an injected clock, until every callback has ended.
+
+Same arrivals and outcomes in every run: our ordering (earliest deadline first) against first-come-first-served,
+each customer quoted the fixed SLA (as before the capacity forecast) against the honest quote, and the honest quote
+with the agents the board advises added at 12:00. A promise is kept when the callback completed before its
+deadline, or ended unreachable after every attempt it was owed was made before it (DESIGN.md); "missed" is the
+rest. Also reported: how long before each miss the at-risk alert fired, the extra delay promised over the SLA,
+and callbacks completed per agent-hour against the capacity bound measured in the same run.
+
+`python -m bench.day [REQUESTS]` prints the table (`bench.run` prints it beside the other benchmarks).
 """
 
 from __future__ import annotations
@@ -22,9 +30,11 @@ from sqlalchemy import select
 
 from callbacks.agents import add_agent, set_shift
 from callbacks.attempts import LegStatus, apply_leg_status, mark_bridged
+from callbacks.businesstime import BusinessCalendar
+from callbacks.capacity import StatsCache, advise, plan_shift
 from callbacks.clock import FrozenClock
 from callbacks.db import Database, upgrade
-from callbacks.models import Callback
+from callbacks.models import OPEN_STATUSES, Attempt, Callback
 from callbacks.service import CallbackService
 from config import load_contact_centre
 from config.settings import EXAMPLE_CONFIG
@@ -75,10 +85,19 @@ def make_day(requests: int, seed: int) -> Day:
     return day
 
 
-def simulate(day: Day, order: str, agents: int = 10) -> dict[str, Any]:
+def _centre(honest: bool) -> Any:
     centre = load_contact_centre(EXAMPLE_CONFIG)
-    centre = centre.model_copy(update={"dispatch": centre.dispatch.model_copy(
+    queues = {q: c.model_copy(update={"promise": c.promise.model_copy(update={"forecast": honest})})
+              for q, c in centre.queues.items()}
+    return centre.model_copy(update={"queues": queues, "dispatch": centre.dispatch.model_copy(
         update={"calls_per_second": 1, "tick": TICK, "wrap_up": timedelta(seconds=15)})})
+
+
+def simulate(day: Day, order: str = "edf", agents: int = 10, *, honest: bool = False,
+             advise_at: datetime | None = None, label: str = "") -> dict[str, Any]:
+    """One run. `honest`: quotes from the capacity forecast (else the fixed SLA); `advise_at`: at that moment, add
+    the agents the board advises until the end it advises."""
+    centre = _centre(honest)
     folder = Path(tempfile.mkdtemp(prefix="ivr-day-"))
     url = f"sqlite:///{folder / 'day.sqlite3'}"
     upgrade(url)
@@ -95,8 +114,15 @@ def simulate(day: Day, order: str, agents: int = 10) -> dict[str, Any]:
     counter = itertools.count()
     pending = list(enumerate(day.arrivals))
     next_watch = clock.now()
-    end = OPEN + timedelta(days=1, hours=6)  # through Monday morning, when business-hour deadlines roll over
+    # Until every callback has ended (promises quoted into Monday are kept on Monday), at most into Tuesday.
+    end = OPEN + timedelta(days=2)
     shift_on = True
+    on_shift_seconds = busy_on_shift_seconds = 0.0
+    extra: list[str] = []
+    extra_until: datetime | None = None
+    advice_text = "-"
+    sla_again_at: datetime | None = None
+    calendar = BusinessCalendar.for_centre(centre)
 
     def at(when: datetime, action: Any) -> None:
         heapq.heappush(events, (when, next(counter), action))
@@ -122,6 +148,25 @@ def simulate(day: Day, order: str, agents: int = 10) -> dict[str, Any]:
             for name in names:
                 set_shift(db, name, working, now)
             shift_on = working
+        if advise_at is not None and not extra and now >= advise_at:
+            # The supervisor does what the board says: N more agents, on shift from now until the advised end.
+            with db.session() as session:
+                stats = StatsCache().get(session, centre, now)
+                _snap, advice, _rates, _end = advise(session, centre, calendar, stats, now)
+            if advice is not None and advice.agents:
+                extra_until = advice.until
+                advice_text = f"{advice.agents} until {advice.until.astimezone(TEHRAN):%H:%M}"
+                for n in range(advice.agents):
+                    name = add_agent(db, f"extra {n}", f"+98936{n:07d}", now, "IR").name
+                    plan_shift(db, name, now, advice.until, now)
+                    extra.append(name)
+            else:
+                advice_text = "none needed"
+                extra.append("")
+        if extra_until is not None and now >= extra_until:
+            for name in extra:
+                set_shift(db, name, False, now)
+            extra_until = None
         while pending and pending[0][1][0] <= now:
             i, (_when, queue) = pending.pop(0)
             result = service.request(phone=f"+98912{i:07d}", channel="api", actor="sim", queue=queue)
@@ -152,6 +197,21 @@ def simulate(day: Day, order: str, agents: int = 10) -> dict[str, Any]:
             watchdog.run()
             dispatcher.sweep()
             next_watch = now + timedelta(minutes=1)
+            if advise_at is not None and extra and sla_again_at is None and now >= advise_at:
+                if all(service.quote(q).source == "sla" for q, _w in QUEUES):
+                    sla_again_at = now
+            with db.session() as session:
+                if not pending and not session.scalar(select(Callback.id).where(
+                        Callback.status.in_(OPEN_STATUSES)).limit(1)) and not events:
+                    break
+        if working or extra_until is not None:
+            staffed = agents * working + (len(extra) if extra_until is not None else 0)
+            on_shift_seconds += staffed * TICK.total_seconds()
+            with db.session() as session:
+                waiting = session.scalar(select(Callback.id).where(
+                    Callback.status.in_(OPEN_STATUSES), Callback.next_attempt_at <= now).limit(1))
+            if waiting is not None:
+                busy_on_shift_seconds += staffed * TICK.total_seconds()
         if not working and not events and not (pending and pending[0][1][0] <= now + TICK):
             # Nobody on shift: jump to the next event (an arrival, the next opening, or a deadline check).
             nxt = min([now + timedelta(minutes=15)] + ([pending[0][1][0]] if pending else []))
@@ -160,32 +220,124 @@ def simulate(day: Day, order: str, agents: int = 10) -> dict[str, Any]:
             clock.advance(TICK)
     with db.session() as session:
         rows = list(session.scalars(select(Callback)))
+        attempts = list(session.scalars(select(Attempt).where(Attempt.ended_at.is_not(None))))
     db.dispose()
+    return _figures(rows, attempts, centre, label or ("honest quote" if honest else "fixed SLA"), order,
+                    on_shift_seconds, busy_on_shift_seconds, advice_text,
+                    sla_again_at - advise_at if sla_again_at and advise_at else None)
+
+
+def _figures(rows: list[Callback], attempts: list[Attempt], centre: Any, label: str, order: str,
+             on_shift_seconds: float, busy_on_shift_seconds: float, advice: str,
+             back_to_sla: timedelta | None) -> dict[str, Any]:
     total = len(rows)
-    kept = sum(1 for c in rows if c.status == "completed" and c.ended_at <= c.deadline_at)
+    in_time = [c for c in rows if c.status == "completed" and c.conversation_at is not None
+               and c.conversation_at <= c.deadline_at]
+    unreachable = [c for c in rows if c.status == "unreachable"]
     missed = [c for c in rows if c.status == "missed"]
     warned = [c for c in missed if c.at_risk_since is not None]
     leads = sorted((c.deadline_at - c.at_risk_since).total_seconds() / 60 for c in warned)
+    extra = sorted(max(0.0, (c.deadline_at - (c.sla_deadline_at or c.deadline_at)).total_seconds() / 60)
+                   for c in rows)
+    completed = [c for c in rows if c.status == "completed"]
+    # The agent is held from the claim to the end of the call, then wraps up.
+    wrap = centre.dispatch.wrap_up.total_seconds()
+    agent_seconds = sum((a.ended_at - a.created_at).total_seconds() + wrap for a in attempts
+                        if a.outcome not in ("not_placed", "callback_closed"))
+    per_completed = agent_seconds / max(1, len(completed))
     per_queue = {}
     for queue, _w in QUEUES:
         in_queue = [c for c in rows if c.queue == queue]
-        per_queue[queue] = sum(1 for c in in_queue if c.status == "completed" and c.ended_at <= c.deadline_at) / max(
-            1, len(in_queue))
+        kept_q = sum(1 for c in in_queue if c in in_time or c.status == "unreachable")
+        per_queue[queue] = kept_q / max(1, len(in_queue))
     return {
-        "order": order, "requests": total, "kept": kept / total, "missed": len(missed),
-        "unreachable": sum(c.status == "unreachable" for c in rows), "open_left": sum(c.is_open for c in rows),
+        "label": label, "order": order, "requests": total,
+        "kept": (len(in_time) + len(unreachable)) / total, "completed_in_time": len(in_time) / total,
+        "missed": len(missed), "unreachable": len(unreachable), "open_left": sum(c.is_open for c in rows),
+        "quoted_sla": sum(1 for c in rows if c.deadline_from in (None, "sla")) / total,
+        "overloaded": sum(1 for c in rows if c.deadline_from == "ceiling"),
+        "extra_mean_min": statistics.fmean(extra) if extra else 0.0,
+        "extra_p90_min": extra[int(0.9 * (len(extra) - 1))] if extra else 0.0,
+        "at_risk_flagged": sum(1 for c in rows if c.at_risk_since is not None),
         "warned_share": len(warned) / max(1, len(missed)),
+        "warned_10min_share": sum(1 for x in leads if x >= 10) / max(1, len(missed)),
         "lead_p50_min": statistics.median(leads) if leads else None,
         "lead_min_min": leads[0] if leads else None,
+        "per_agent_hour": len(completed) / max(1.0, busy_on_shift_seconds / 3600),
+        "bound_per_agent_hour": 3600 / per_completed if per_completed else 0.0,
+        "agent_seconds_per_completed": per_completed,
+        "on_shift_hours": on_shift_seconds / 3600,
+        "advice": advice,
+        "back_to_sla_min": back_to_sla.total_seconds() / 60 if back_to_sla is not None else None,
         "kept_by_queue": per_queue,
     }
 
 
-def main(requests: int = 5000, seed: int = 7) -> list[dict[str, Any]]:
+SCENARIOS = ("fixed SLA", "honest quote", "honest, board's agents at 12:00")
+
+
+def run_scenario(args: tuple[int, int, str]) -> dict[str, Any]:
+    requests, seed, scenario = args
     day = make_day(requests, seed)
-    return [simulate(day, "edf"), simulate(day, "fcfs")]
+    if scenario == "fixed SLA":
+        return simulate(day, "edf", honest=False, label=scenario)
+    if scenario == "honest quote":
+        return simulate(day, "edf", honest=True, label=scenario)
+    if scenario == "fcfs, fixed SLA":
+        return simulate(day, "fcfs", honest=False, label=scenario)
+    return simulate(day, "edf", honest=True, advise_at=OPEN + timedelta(hours=4), label=scenario)
+
+
+def main(requests: int = 5000, seed: int = 7, scenarios: tuple[str, ...] = SCENARIOS,
+         processes: int = 2) -> list[dict[str, Any]]:
+    """The runs of one day side by side (each in its own process and database; same arrivals and outcomes)."""
+    jobs = [(requests, seed, s) for s in scenarios]
+    if processes <= 1:
+        return [run_scenario(job) for job in jobs]
+    from multiprocessing import get_context
+
+    with get_context("spawn").Pool(processes) as pool:
+        return pool.map(run_scenario, jobs)
+
+
+HEADER = (f"{'requests':>8} {'promise':<34} {'kept':>6} {'in time':>8} {'missed':>6} {'unreach':>7} "
+          f"{'quote=SLA':>9} {'extra mean/p90 min':>18} {'warned>=10m':>11} {'lead min':>8} "
+          f"{'per agent-h':>11} {'bound':>6} {'advice':>14} {'SLA again':>9}")
+
+
+def row_text(row: dict[str, Any]) -> str:
+    low = f"{row['lead_min_min']:.0f}" if row["lead_min_min"] is not None else "-"
+    warned = f"{row['warned_10min_share']:.0%}" if row["missed"] else "no miss"
+    again = f"{row['back_to_sla_min']:.0f} min" if row["back_to_sla_min"] is not None else "-"
+    label = row["label"] if row["order"] == "edf" or "fcfs" in row["label"] else f"{row['label']} ({row['order']})"
+    return (f"{row['requests']:>8} {label:<34} {row['kept']:>6.1%} {row['completed_in_time']:>8.1%} "
+            f"{row['missed']:>6} {row['unreachable']:>7} {row['quoted_sla']:>9.1%} "
+            f"{row['extra_mean_min']:>8.0f} / {row['extra_p90_min']:<7.0f} {warned:>11} {low:>8} "
+            f"{row['per_agent_hour']:>11.1f} {row['bound_per_agent_hour']:>6.1f} {row['advice']:>14} {again:>9}")
+
+
+def table(requests: list[int], seed: int = 7, processes: int = 4) -> list[str]:
+    """The issue's table: the overloaded day under each promise, and a lighter day with the honest quote; every
+    run in its own process, all at once (each row is printed as its run ends, then the table in order)."""
+    jobs = [(requests[0], seed, s) for s in SCENARIOS] + [(count, seed, "honest quote") for count in requests[1:]]
+    print(HEADER, flush=True)
+    if processes <= 1:
+        rows = [run_scenario(job) for job in jobs]
+    else:
+        from multiprocessing import get_context
+
+        rows = []
+        with get_context("spawn").Pool(min(processes, len(jobs))) as pool:
+            for row in pool.imap_unordered(run_scenario, jobs):
+                print(row_text(row), flush=True)
+                rows.append(row)
+        order = {(count, scenario): n for n, (count, _seed, scenario) in enumerate(jobs)}
+        rows.sort(key=lambda r: order[(r["requests"], r["label"])])
+    return [HEADER, *(row_text(row) for row in rows)]
 
 
 if __name__ == "__main__":
-    for row in main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000):
-        print(row)
+    counts = [int(a) for a in sys.argv[1:]] or [5000, 3000]
+    lines = table(counts)
+    print("\n# in order")
+    print("\n".join(lines))

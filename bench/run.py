@@ -17,16 +17,11 @@ def main() -> None:
     print(f"{'workers':>7} {'dialed/s':>9} {'lateness p50 s':>15} {'p99 s':>7}")
     for row in throughput.main(count):
         print(f"{row['workers']:>7} {row['per_second']:>9.0f} {row['p50']:>15.2f} {row['p99']:>7.2f}")
-    print(f"\n# Simulated day: {requests} requests, Poisson over 08:00-20:00, 10 agents, EDF vs FCFS")
-    print(f"{'order':>6} {'kept':>6} {'missed':>7} {'unreach':>8} {'warned':>7} {'lead p50 min':>13} {'lead min':>9}"
-          "  kept general/billing/urgent")
-    for row in day.main(requests):
-        q = row["kept_by_queue"]
-        lead = f"{row['lead_p50_min']:.0f}" if row["lead_p50_min"] is not None else "-"
-        low = f"{row['lead_min_min']:.0f}" if row["lead_min_min"] is not None else "-"
-        print(f"{row['order']:>6} {row['kept']:>6.1%} {row['missed']:>7} {row['unreachable']:>8} "
-              f"{row['warned_share']:>7.0%} {lead:>13} {low:>9}  "
-              f"{q['general']:.1%}/{q['billing']:.1%}/{q['urgent']:.1%}")
+    print(f"\n# Simulated day: {requests} requests (and 3000), Poisson over 08:00-20:00, 10 agents, same arrivals and "
+          "outcomes: fixed SLA vs honest quote vs the board's advised agents at 12:00")
+    lines = day.table([requests, 3000])  # prints each row as its run ends
+    print("# in order")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -89,6 +89,12 @@ class Callback(Base):
     window_start: Mapped[datetime | None]
     window_end: Mapped[datetime | None]
     deadline_at: Mapped[datetime]
+    # What the queue's SLA alone would have promised (the quoted `deadline_at` is later when the capacity forecast
+    # could not keep it); NULL for callbacks taken before quotes existed.
+    sla_deadline_at: Mapped[datetime | None]
+    # Where the promise came from: sla, forecast (the SLA could not be kept), window (the customer's own), or
+    # ceiling (overloaded: the forecast was beyond the queue's ceiling; the customer was told so).
+    deadline_from: Mapped[str | None] = mapped_column(String(16))
     # When the dispatcher may next start an attempt (window start, retry delay).
     next_attempt_at: Mapped[datetime]
     attempts_made: Mapped[int] = mapped_column(Integer, default=0)
@@ -171,6 +177,21 @@ class Agent(Base):
     # End of the last call plus wrap-up: not offered work before this.
     available_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+
+
+class AgentShift(Base):
+    """A shift planned ahead for an agent: the capacity forecast counts them only within their planned shifts
+    (an agent with none planned is assumed to work every opening span)."""
+
+    __tablename__ = "agent_shifts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_agent_shifts_ends_at", "ends_at"),)
 
 
 class Attempt(Base):
@@ -365,6 +386,38 @@ class Alert(Base):
     __table_args__ = (
         UniqueConstraint("callback_id", "kind", name="uq_alerts_callback_kind"),
         Index("ix_alerts_created_at", "created_at"),
+    )
+
+
+class CustomerSms(Base):
+    """A text message owed to a customer (the promise, a failed attempt's next try): the durable outbox.
+
+    Written in the same transaction as the change it tells of; the worker sends it afterwards, claiming it first,
+    so a crash loses nothing (a claim left by a dead worker is taken over: at worst a message goes twice).
+    """
+
+    __tablename__ = "customer_sms"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    callback_id: Mapped[int] = mapped_column(ForeignKey("callbacks.id", ondelete="CASCADE"), index=True)
+    # promise | retry
+    kind: Mapped[str] = mapped_column(String(16))
+    # The attempt a retry message follows (0 for the promise): one message per callback, kind and attempt.
+    attempt_number: Mapped[int] = mapped_column(Integer, default=0)
+    to: Mapped[str] = mapped_column(String(20))
+    # The text; the status link in it is blanked once sent (the link is the customer's secret).
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    # sent | skipped (no longer true when its turn came) | error: ...
+    result: Mapped[str | None] = mapped_column(String(200))
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("callback_id", "kind", "attempt_number", name="uq_customer_sms_callback_kind_attempt"),
+        Index("ix_customer_sms_unsent", "sent_at", "id"),
     )
 
 

@@ -39,6 +39,67 @@ class Promise:
     deadline_from: str
 
 
+class WindowClosed(InvalidRequest):
+    """The customer's window has (almost) no opening hours in it; `suggested` is the nearest window that has."""
+
+    def __init__(self, calendar: BusinessCalendar, start: datetime, end: datetime,
+                 suggested: tuple[datetime, datetime] | None):
+        self.suggested = suggested
+        zone = calendar.zone
+        hint = ""
+        if suggested is not None:
+            s, e = (t.astimezone(zone) for t in suggested)
+            hint = f" The nearest time we can call is {s:%a %Y-%m-%d %H:%M} to {e:%H:%M} ({zone.key})."
+        a, b = start.astimezone(zone), end.astimezone(zone)
+        super().__init__(
+            "window_closed",
+            f"We are closed from {a:%a %Y-%m-%d %H:%M} to {b:%H:%M} ({zone.key}): nobody could call you then.{hint}",
+            "window_start",
+        )
+
+
+class WindowUnavailable(InvalidRequest):
+    """The forecast cannot keep the customer's window; `earliest` is the earliest deadline we can promise."""
+
+    def __init__(self, earliest: datetime, zone_key: str):
+        self.earliest = earliest
+        from zoneinfo import ZoneInfo
+
+        when = earliest.astimezone(ZoneInfo(zone_key))
+        super().__init__(
+            "window_unavailable",
+            f"We cannot keep that window: we are busy until then. The earliest we can promise is "
+            f"{when:%a %Y-%m-%d %H:%M} ({zone_key}); choose a window that ends later.",
+            "window_end",
+        )
+
+
+def nearest_open_window(calendar: BusinessCalendar, start: datetime, end: datetime, now: datetime,
+                        shortest: timedelta) -> tuple[datetime, datetime] | None:
+    """The window of the same length (at least `shortest`, within one opening span) nearest to [start, end]:
+    the end of the opening before it, or the start of the one after it, whichever is closer."""
+    length = max(end - start, shortest)
+    options: list[tuple[timedelta, tuple[datetime, datetime]]] = []
+    local = start.astimezone(calendar.zone).date()
+    for day in (local - timedelta(days=n) for n in range(0, 8)):
+        before = [(s, e) for s, e in calendar.spans_on(day) if e <= start and e - max(s, now) >= shortest]
+        if before:
+            s, e = before[-1]
+            options.append((start - e, (max(s, e - length, now), e)))
+            break
+    try:
+        opening = calendar.next_opening(start)
+    except ValueError:
+        opening = None
+    if opening is not None:
+        span_end = next((e for s, e in calendar.spans_on(opening.astimezone(calendar.zone).date())
+                         if s <= opening < e), opening + length)
+        options.append((opening - end, (opening, min(opening + length, span_end))))
+    if not options:
+        return None
+    return min(options, key=lambda option: option[0])[1]
+
+
 def queue_deadline(queue: Queue, requested_at: datetime, calendar: BusinessCalendar) -> datetime:
     """The queue's own promise for a request made at `requested_at`."""
     if queue.sla.clock == "business":
@@ -69,13 +130,18 @@ def promise_for(
             "window_too_far", f"A callback can be booked at most {MAX_WINDOW_AHEAD.days} days ahead.", "window_end"
         )
     first = max(start, now)
-    if window_end - first < max(MIN_WINDOW, queue.retry.attempt_duration):
+    shortest = max(MIN_WINDOW, queue.retry.attempt_duration)
+    if window_end - first < shortest:
         raise InvalidRequest(
             "window_too_short",
-            f"The window leaves less than {int(max(MIN_WINDOW, queue.retry.attempt_duration).total_seconds() // 60)}"
+            f"The window leaves less than {int(shortest.total_seconds() // 60)}"
             " minutes to call; choose a longer one.",
             "window_end",
         )
+    if calendar.between(first, window_end) < shortest:
+        # Nobody is there to call: a deadline in closed hours could never be kept.
+        suggested = nearest_open_window(calendar, first, window_end, now, shortest)
+        raise WindowClosed(calendar, first, window_end, suggested)
     if first >= sla_deadline:
         # The customer wants a call later than we would have promised: their window is the promise.
         return Promise(window_end, first, "window")

@@ -10,12 +10,16 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
+from callbacks.alerts import raise_alert
 from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
+from callbacks.capacity import StatsCache, note_quote, quote_from, read_backlog
 from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
+from callbacks.forecast import Quote
 from callbacks.history import record_event
 from callbacks.logs import current_request_id
 from callbacks.models import (
@@ -26,7 +30,8 @@ from callbacks.models import (
     CallbackEvent,
 )
 from callbacks.phones import PhoneNumberRejected, mask, normalise
-from callbacks.policy import promise_for
+from callbacks.policy import Promise, WindowUnavailable, promise_for, queue_deadline
+from callbacks.sms import write_promise
 from config.schema import ContactCentre
 
 CHANNELS = ("phone", "web", "api", "supervisor")
@@ -80,6 +85,7 @@ class CallbackService:
         self.centre = centre
         self.clock = clock
         self.calendar = BusinessCalendar.for_centre(centre)
+        self.stats = StatsCache()
 
     # -- validation -------------------------------------------------------------------------------------------
     def validate_phone(self, raw: object) -> str:
@@ -122,6 +128,65 @@ class CallbackService:
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}")
         return queue_id, lang, name, note
+
+    # -- the promise --------------------------------------------------------------------------------------------
+    def quote(self, queue: str | None = None) -> Quote:
+        """What a request of `queue` placed now would be promised (the form shows it before submitting)."""
+        queue_id = queue if queue in self.centre.queues else self.centre.default_queue
+        now = self.clock.now()
+        sla = queue_deadline(self.centre.queue(queue_id), now, self.calendar)
+        try:
+            with self.db.session() as session:
+                return self._quote(session, queue_id, now, sla, now)
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+
+    def quotes(self) -> dict[str, Quote]:
+        """What a request placed now would be promised, for every queue (one reading of the store when every
+        agent serves every queue)."""
+        now = self.clock.now()
+        out: dict[str, Quote] = {}
+        try:
+            with self.db.session() as session:
+                stats = self.stats.get(session, self.centre, now)
+                shared = None
+                for queue_id, queue in self.centre.queues.items():
+                    if shared is None or not shared.everyone:
+                        shared = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+                    sla = queue_deadline(queue, now, self.calendar)
+                    out[queue_id] = quote_from(shared, self.centre, self.calendar, queue_id, now, sla)
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
+        return out
+
+    def _quote(self, session: Session, queue_id: str, requested_at: datetime, deadline: datetime, now: datetime,
+               window_start: datetime | None = None) -> Quote:
+        stats = self.stats.get(session, self.centre, now)
+        snapshot = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+        return quote_from(snapshot, self.centre, self.calendar, queue_id, requested_at, deadline,
+                          window_start=window_start, window=window_start is not None)
+
+    def _promise(self, session: Session, queue_id: str, requested_at: datetime, promise: Promise,
+                 window_end: datetime | None, now: datetime, recorded_late: bool) -> Quote:
+        """The deadline a new request gets: the SLA (or the customer's window) when the forecast keeps it, else an
+        honest later time; a window the forecast cannot keep is refused with the earliest time we can."""
+        sla = queue_deadline(self.centre.queue(queue_id), requested_at, self.calendar)
+        if recorded_late:
+            # The caller was already told the SLA's promise while the database was down: that is what we owe.
+            return Quote(promise.deadline_at, sla, promise.deadline_from, None)
+        if promise.deadline_from == "window":
+            kept = self._quote(session, queue_id, requested_at, promise.deadline_at, now,
+                               window_start=promise.first_attempt_at)
+            if kept.source != "sla":
+                self._window_unavailable(kept)
+            return Quote(promise.deadline_at, sla, "window", kept.start)
+        quote = self._quote(session, queue_id, requested_at, sla, now)
+        if window_end is not None and quote.deadline > window_end:
+            self._window_unavailable(quote)
+        return quote
+
+    def _window_unavailable(self, quote: Quote) -> None:
+        raise WindowUnavailable(quote.deadline, self.centre.timezone)
 
     # -- commands ---------------------------------------------------------------------------------------------
     def request(
@@ -180,6 +245,12 @@ class CallbackService:
         if existing is not None:
             return RequestResult(existing, created=False)
         token = secrets.token_urlsafe(24)
+        try:
+            with self.db.session() as session:
+                quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
+                                      recorded_late=taken_at is not None)
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
         callback = Callback(
             public_id=uuid.uuid4().hex,
             reference=new_reference(),
@@ -195,7 +266,9 @@ class CallbackService:
             requested_at=requested_at,
             window_start=window_start,
             window_end=window_end,
-            deadline_at=promise.deadline_at,
+            deadline_at=quote.deadline,
+            sla_deadline_at=quote.sla_deadline,
+            deadline_from=quote.source,
             next_attempt_at=next_attempt_at,
             attempts_made=0,
             version=1,
@@ -217,12 +290,15 @@ class CallbackService:
                         # The web request that asked (its log lines and the worker's share this id).
                         **({"request_id": current_request_id()} if current_request_id() else {}),
                         "phone": mask(e164),
-                        "deadline_from": promise.deadline_from,
-                        "deadline_at": promise.deadline_at.isoformat(),
+                        "deadline_from": quote.source,
+                        "deadline_at": quote.deadline.isoformat(),
+                        **({"sla_deadline_at": quote.sla_deadline.isoformat(), "forecast": quote.why}
+                           if quote.deadline != quote.sla_deadline else {}),
                         **({"waiting_since": requested_at.isoformat()} if requested_at != taken else {}),
                         **({"recorded_late": True, "taken_at": taken.isoformat()} if taken_at is not None else {}),
                     },
                 )
+                self._after_promise(session, callback, quote, token, now)
         except IntegrityError:
             # Another request for the same number and queue won the race (the partial unique index).
             existing = self._open_request(e164, queue_id)
@@ -232,6 +308,17 @@ class CallbackService:
         except (OperationalError, InterfaceError) as exc:
             raise _db_guard(exc) from exc
         return RequestResult(callback, created=True, status_token=token)
+
+    def _after_promise(self, session: Session, callback: Callback, quote: Quote, token: str, now: datetime) -> None:
+        """In the request's transaction: supervisors hear when quotes first exceed the SLA or a customer was told
+        we are overloaded (that promise is at risk from the start); the customer's SMS is queued."""
+        if quote.source in ("sla", "forecast", "ceiling"):
+            note_quote(session, self.centre, callback.queue, quote, now)
+        if quote.overloaded:
+            reason = f"overloaded: the forecast is beyond the queue's ceiling ({quote.why})"[:300]
+            callback.at_risk_since, callback.at_risk_reason = now, reason
+            raise_alert(session, callback, "overloaded", now, reason)
+        write_promise(session, self.centre, callback, token, now)
 
     def cancel(self, callback_id: str, *, actor: str, reason: str = "canceled by the customer") -> Callback:
         """Cancel an open callback; canceling a canceled one returns it unchanged; a finished one is a conflict."""

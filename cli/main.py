@@ -173,6 +173,35 @@ def agent_off(name: str) -> None:
     _shift(name, False)
 
 
+@agent.command("shift")
+@click.argument("name")
+@click.argument("starts")
+@click.argument("ends")
+def agent_shift(name: str, starts: str, ends: str) -> None:
+    """Plan a shift ahead for NAME, from STARTS to ENDS (local times such as 2026-11-23T14:00): the capacity forecast
+    then counts the agent only in planned shifts."""
+    from datetime import datetime
+
+    from callbacks.capacity import plan_shift
+
+    rt = runtime()
+    moments = []
+    for label, text in (("STARTS", starts), ("ENDS", ends)):
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise click.BadParameter(f"expected a time such as 2026-11-23T14:00, got {text!r}",
+                                     param_hint=label) from None
+        moments.append(moment if moment.tzinfo else moment.replace(tzinfo=rt.centre.zone))
+    try:
+        shift = plan_shift(rt.db, name, moments[0], moments[1], rt.clock.now())
+    except CallbackError as exc:
+        raise click.ClickException(exc.message) from None
+    zone = rt.centre.zone
+    click.echo(f"agent {name}: shift planned {shift.starts_at.astimezone(zone):%Y-%m-%d %H:%M} to "
+               f"{shift.ends_at.astimezone(zone):%Y-%m-%d %H:%M} ({rt.centre.timezone})")
+
+
 @agent.command("list")
 def agent_list() -> None:
     """List agents."""

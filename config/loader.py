@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from config.menus import phone_tree_problems
 from config.problems import ConfigError, ConfigProblem, validation_problems
-from config.schema import ContactCentre
+from config.schema import ContactCentre, promise_problems
 
 # Checks over the validated model that need the whole file (cross-references, the menu's promises).
 # Each yields (yaml path as a tuple, message).
@@ -29,8 +29,13 @@ def _references(centre: ContactCentre) -> Iterator[tuple[tuple[Any, ...], str]]:
             yield ("queues", queue_id, "name"), f"no name in {missing} (languages are {centre.languages})"
 
 
+def _promises(centre: ContactCentre) -> Iterator[tuple[tuple[Any, ...], str]]:
+    for queue_id, queue in centre.queues.items():
+        yield from promise_problems(queue_id, queue)
+
+
 # Every whole-file check, in the order their problems are listed.
-CHECKS: tuple[Check, ...] = (_references, phone_tree_problems)
+CHECKS: tuple[Check, ...] = (_references, _promises, phone_tree_problems)
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:

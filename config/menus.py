@@ -167,6 +167,10 @@ class Phrases(Strict):
     number_rejected: str
     callback_confirmed: str
     callback_existing: str
+    # Said before the promise when the capacity forecast could not keep the queue's SLA.
+    callback_later: str
+    # Instead of the promise when the forecast is beyond the queue's ceiling.
+    callback_overloaded: str
     queue_position: str
     queue_leave: str
     one_moment: str
@@ -199,6 +203,11 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
             "You already have a callback request. We will call you back by {weekday} at {time}. "
             "Your reference is {reference}."
         ),
+        "callback_later": "We are busier than usual, so we cannot call you back as soon as we normally would.",
+        "callback_overloaded": (
+            "We are overloaded right now and cannot promise you a time. We will do our best to call you back by "
+            "{weekday} at {time}. Your reference is {reference}."
+        ),
         "queue_position": "You are number {position} in line. The expected wait is about {minutes} minutes.",
         "queue_leave": "To leave the line and be called back, keeping your place, press 1.",
         "one_moment": "One moment please.",
@@ -229,6 +238,11 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
         "callback_existing": (
             "شما درخواست تماس ثبت‌شده‌ای دارید. تا {weekday} ساعت {time} با شما تماس می‌گیریم. "
             "کد پیگیری شما {reference} است."
+        ),
+        "callback_later": "سرمان از همیشه شلوغ‌تر است و نمی‌توانیم به زودیِ همیشه با شما تماس بگیریم.",
+        "callback_overloaded": (
+            "در حال حاضر سرمان بسیار شلوغ است و نمی‌توانیم زمانی قول بدهیم. تلاش می‌کنیم تا {weekday} ساعت {time} "
+            "با شما تماس بگیریم. کد پیگیری شما {reference} است."
         ),
         "queue_position": "شما نفر {position} در صف هستید. زمان انتظار حدود {minutes} دقیقه است.",
         "queue_leave": "برای خروج از صف و دریافت تماس بدون از دست دادن نوبت، ۱ را فشار دهید.",

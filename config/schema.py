@@ -154,15 +154,65 @@ class RetryPolicy(Strict):
         return self.delays[min(attempt_number - 2, len(self.delays) - 1)]
 
 
+class PromisePolicy(Strict):
+    """What a new customer is told: the SLA when the capacity forecast keeps it, else the forecast plus `margin`.
+
+    `ceiling` is counted in opening hours from the request (being closed is not being overloaded): a forecast
+    beyond it is not promised; the request is still taken, the customer hears plainly that we are overloaded and
+    supervisors are alerted. Left out, the margin is an eighth of the SLA's deadline and the ceiling four times it.
+    """
+
+    # false: every customer is quoted the SLA whatever the load (the behaviour before the forecast).
+    forecast: bool = True
+    margin: Duration | None = None
+    ceiling: Duration | None = None
+
+    @field_validator("margin", "ceiling")
+    @classmethod
+    def _not_negative(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < timedelta(0):
+            raise ValueError("must not be negative")
+        return value
+
+
 class Queue(Strict):
     """A queue of work for a group of agents, with its promise to callers."""
 
     name: dict[str, str] = {}
     sla: SLA
     retry: RetryPolicy = RetryPolicy()
+    promise: PromisePolicy = PromisePolicy()
     priority: int = 0
     # agent_first: ring a free agent, then bridge the customer; customer_first: the reverse.
     dial_order: Literal["agent_first", "customer_first"] = "agent_first"
+
+    @property
+    def quote_margin(self) -> timedelta:
+        """Added to the forecast when the SLA cannot be kept."""
+        return self.promise.margin if self.promise.margin is not None else self.sla.deadline / 8
+
+    @property
+    def quote_ceiling(self) -> timedelta:
+        """The latest promise we make, in opening hours from the request."""
+        return self.promise.ceiling if self.promise.ceiling is not None else self.sla.deadline * 4
+
+
+def promise_problems(queue_id: str, queue: Queue) -> list[tuple[tuple[str, ...], str]]:
+    """Cross-field checks of a queue's promise (the YAML path and the message), run by the loader."""
+    problems: list[tuple[tuple[str, ...], str]] = []
+    where = ("queues", queue_id, "promise")
+    if queue.promise.ceiling is not None and queue.promise.ceiling <= queue.sla.deadline:
+        problems.append(((*where, "ceiling"), f"the ceiling must be longer than the SLA's deadline "
+                         f"({_minutes(queue.sla.deadline)})"))
+    if queue.quote_margin >= queue.quote_ceiling:
+        problems.append(((*where, "margin"), f"the margin must be shorter than the ceiling "
+                         f"({_minutes(queue.quote_ceiling)})"))
+    return problems
+
+
+def _minutes(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
 
 
 class PhonePolicy(Strict):
@@ -243,6 +293,14 @@ class Dispatch(Strict):
         return value
 
 
+class CustomerSms(Strict):
+    """Promises in writing: a text message to the customer with the promised time, the reference and the status
+    link, whatever the channel; and another when an attempt failed, with the time of the next one."""
+
+    enabled: bool = False
+    on_retry: bool = True
+
+
 class Alerts(Strict):
     """Where supervisor alerts go."""
 
@@ -269,6 +327,7 @@ class ContactCentre(Strict):
     limits: Limits = Limits()
     dispatch: Dispatch = Dispatch()
     alerts: Alerts = Alerts()
+    customer_sms: CustomerSms = CustomerSms()
     # The phone tree; its schema and its promises are checked by the phone-tree loader.
     ivr: dict[str, Any] = {}
 

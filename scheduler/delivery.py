@@ -34,6 +34,8 @@ SUBJECTS = {
     "unreachable": "Callback unreachable",
     "permanent": "Callback number cannot be called",
     "digest": "Daily callback digest",
+    "quote_over_sla": "Quotes exceed the SLA",
+    "overloaded": "Customer told we are overloaded",
 }
 
 

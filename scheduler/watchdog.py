@@ -1,8 +1,10 @@
 """The deadline watchdog: forecast which callbacks are at risk, and close the ones whose deadline passed.
 
-At risk: the time left before a callback's deadline is less than what the backlog ahead of it (in dispatch order)
-needs with the agents on shift now, plus the queue's `at_risk_margin`. It is escalated (priority up) and an alert
-goes out once. Missed: the deadline passed while it was still waiting, with the reason (no agent, provider
+At risk: the capacity forecast (`callbacks.forecast`) says the callback's next attempt cannot start early enough for
+every attempt it is owed (and never later than the queue's `at_risk_margin` plus one attempt before its deadline),
+so the warning comes at least that margin before the miss. It is escalated (priority up) and an alert goes out
+once; its promise is never changed. Each round also notes every queue's quote, alerting when quotes first exceed
+the SLA. Missed: the deadline passed while it was still waiting, with the reason (no agent, provider
 failure, attempts left).
 """
 
@@ -10,31 +12,30 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from callbacks.alerts import raise_alert
+from callbacks.businesstime import BusinessCalendar
 from callbacks.calls import NOT_PLACED
+from callbacks.capacity import StatsCache, note_quote, quote_from, read_backlog
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.history import transition
-from callbacks.inbound_queue import OPEN_STATES, waiting_filter
 from callbacks.models import (
     DIALING,
     MISSED,
     PENDING,
     Agent,
-    AgentCall,
     Alert,
     Attempt,
     Callback,
     DispatchState,
-    InboundCall,
 )
+from callbacks.policy import queue_deadline
 from callbacks.reports import daily_digest
 from config.schema import ContactCentre
-from scheduler.dispatcher import edf_order
 
 log = logging.getLogger(__name__)
 ESCALATION = 10
@@ -47,6 +48,8 @@ class WatchReport:
     missed: list[int] = field(default_factory=list)
     # Callbacks still dialing a lease past their deadline: something keeps them from ending (alerted once).
     stuck: list[int] = field(default_factory=list)
+    # Queues whose quotes first exceeded the SLA in this round.
+    quote_alerts: int = 0
 
 
 def missed_reason(callback: Callback, last: Attempt | None, agents_on_shift: int, max_attempts: int) -> str:
@@ -71,6 +74,8 @@ class Watchdog:
         self.worker_id = worker_id
         self.order = order
         self.actor = f"watchdog {worker_id}"
+        self.calendar = BusinessCalendar.for_centre(centre)
+        self.stats = StatsCache()
 
     def run(self) -> WatchReport:
         now = self.clock.now()
@@ -78,6 +83,7 @@ class Watchdog:
         self._close_missed(now, report)
         self._flag_stuck(now, report)
         self._flag_at_risk(now, report)
+        report.quote_alerts = len(self.watch_quotes(now))
         return report
 
     def _flag_stuck(self, now: datetime, report: WatchReport) -> None:
@@ -119,61 +125,59 @@ class Watchdog:
                     raise_alert(session, callback, "missed", now, reason)
                     report.missed.append(callback_id)
 
-    def forecast(self, now: datetime) -> list[tuple[Callback, datetime, str]]:
-        """Open callbacks whose forecast says they will not be reached in time: (callback, forecast start, why)."""
+    def forecast(self, now: datetime) -> list[tuple[Callback, datetime | None, str]]:
+        """Open callbacks whose forecast says they will not be reached in time: (callback, forecast start, why).
+
+        The capacity forecast (`callbacks.forecast`): a callback is at risk when, earliest deadline first after the
+        callers on the line, its next attempt cannot start early enough for every attempt it is owed, or less than
+        the queue's at-risk margin before its deadline. Promises are never changed here, only flagged.
+        """
         with self.db.session() as session:
-            waiting = list(session.scalars(
-                select(Callback).where(Callback.status == PENDING).order_by(*edf_order(self.order)).limit(20000)))
-            agents = self._agents_on_shift(session)
-            in_flight = session.scalar(select(func.count()).select_from(Callback).where(Callback.status == DIALING))
-            # Live callers are served first (callbacks.inbound_queue): those waiting and those talking to an agent
-            # take the same agents the backlog needs.
-            callers_waiting = session.scalar(select(func.count()).select_from(InboundCall).where(waiting_filter(now)))
-            callers_talking = session.scalar(
-                select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))
-            )
-        capacity = len(agents)
-        cps = self.centre.dispatch.calls_per_second
-        inbound = self._inbound_handle_time()
-        # Agents busy with our calls free up within an attempt's duration: start the backlog's clock after that.
-        work = timedelta(0)
-        if capacity:
-            work = timedelta(seconds=self._handle(None).total_seconds() * min(in_flight, capacity) / 2)
-            work += inbound * callers_waiting + inbound * min(callers_talking, capacity) / 2
-        risky = []
-        for position, callback in enumerate(waiting):
-            queue = self.centre.queues.get(callback.queue)
-            if queue is None:
+            stats = self.stats.get(session, self.centre, now)
+            snapshot = read_backlog(session, self.centre, self.calendar, stats, now)
+            risky = [r for r in snapshot.backlog.at_risk() if r.work.ident is not None]
+            ids = [r.work.ident for r in risky]
+            found = {c.id: c for c in session.scalars(select(Callback).where(Callback.id.in_(ids)))} if ids else {}
+        zone = self.centre.zone
+        agents = snapshot.backlog.capacity.agents_at(now)
+        position = {r.work.ident: i for i, r in enumerate(snapshot.backlog.reached())}
+        out: list[tuple[Callback, datetime | None, str]] = []
+        for reached in risky:
+            callback = found.get(reached.work.ident)
+            if callback is None or callback.status != PENDING:
                 continue
-            handle = queue.retry.attempt_duration
-            earliest = max(now, callback.next_attempt_at)
-            if capacity:
-                start = now + work / capacity
-                start = max(start, now + timedelta(seconds=position / cps), earliest)
-                work += handle
+            if snapshot.backlog.capacity.empty:
+                why = "no agent on shift"
             else:
-                start = datetime.max.replace(tzinfo=now.tzinfo)
-            latest_start = callback.deadline_at - handle - queue.sla.at_risk_margin
-            if capacity == 0 and callback.deadline_at - now > handle + queue.sla.at_risk_margin:
-                continue  # nobody on shift yet, but there is still time for someone to come on
-            if start > latest_start:
-                ahead = f"{position} callbacks" + (f" and {callers_waiting} callers waiting" if callers_waiting else "")
-                why = ("no agent on shift" if capacity == 0 else
-                       f"{ahead} ahead for {capacity} agents on shift; forecast start "
-                       f"{start.astimezone(self.centre.zone):%H:%M}, deadline "
-                       f"{callback.deadline_at.astimezone(self.centre.zone):%H:%M}")
-                risky.append((callback, start, why))
-        return risky
+                ahead = f"{position[callback.id]} callbacks" + (
+                    f" and {snapshot.callers_waiting} callers waiting" if snapshot.callers_waiting else "")
+                start = (f"forecast start {reached.start.astimezone(zone):%H:%M}" if reached.start is not None
+                         else "no agent within the forecast's horizon")
+                why = (f"{ahead} ahead for {agents:g} agents on shift; {start}, latest start for the attempts owed "
+                       f"{reached.work.latest_start.astimezone(zone):%H:%M}, deadline "
+                       f"{callback.deadline_at.astimezone(zone):%H:%M}")
+            out.append((callback, reached.start, why))
+        return out
 
-    def _inbound_handle_time(self) -> timedelta:
-        """Expected length of one inbound conversation (the phone tree's default_handle_time)."""
-        from config.menus import menu_of
-
-        return timedelta(seconds=menu_of(self.centre).human.default_handle_time)
-
-    def _handle(self, queue_id: str | None) -> timedelta:
-        queue = self.centre.queue(queue_id)
-        return queue.retry.attempt_duration
+    def watch_quotes(self, now: datetime) -> list[Alert]:
+        """Each queue's quote now: remember whether it exceeds the SLA, alerting when it first does."""
+        raised = []
+        shared = None
+        for queue_id, queue in self.centre.queues.items():
+            if not queue.promise.forecast:
+                continue
+            with self.db.session() as session:
+                stats = self.stats.get(session, self.centre, now)
+                if shared is None or not shared.everyone:
+                    # One reading serves every queue when every agent serves every queue (the usual case).
+                    shared = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+                snapshot = shared
+                sla = queue_deadline(queue, now, self.calendar)
+                quote = quote_from(snapshot, self.centre, self.calendar, queue_id, now, sla)
+                alert = note_quote(session, self.centre, queue_id, quote, now)
+                if alert is not None:
+                    raised.append(alert)
+        return raised
 
     def _flag_at_risk(self, now: datetime, report: WatchReport) -> None:
         for found, _start, why in self.forecast(now):

@@ -1,7 +1,7 @@
 """The worker process: APScheduler 3 as a timer only; every job asks the database what to do.
 
 No job per callback (APScheduler 3 drops one-off jobs it skips, and its job stores cannot be shared between
-processes): four interval jobs, `coalesce=True`, `max_instances=1`, `misfire_grace_time=None`, UTC. SIGTERM stops
+processes): five interval jobs, `coalesce=True`, `max_instances=1`, `misfire_grace_time=None`, UTC. SIGTERM stops
 the timer, lets running jobs finish and removes this worker's row.
 
 On SQLite one worker runs: a second refuses to start, and a worker that was stopped (SIGSTOP, a long pause) and
@@ -29,6 +29,7 @@ from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.models import PENDING, Attempt, Callback, CallbackEvent, WorkerLock
 from config.schema import ContactCentre
+from scheduler.customer_sms import send_customer_sms
 from scheduler.delivery import Notifier, deliver_pending
 from scheduler.dispatcher import Dispatcher, no_fault
 from scheduler.metrics import Dial, MeteredProvider, WorkerMetrics
@@ -37,6 +38,7 @@ from telephony.provider import Provider
 
 log = logging.getLogger(__name__)
 WATCHDOG_EVERY = timedelta(seconds=30)
+CUSTOMER_SMS_EVERY = timedelta(seconds=5)
 DIGEST_EVERY = timedelta(seconds=60)
 
 
@@ -79,6 +81,8 @@ class Worker:
                                      caller_id=caller_id, sleep=sleep, fault=fault)
         self.watchdog = Watchdog(db, centre, clock, worker_id=self.worker_id)
         self.notifier = notifier or Notifier(centre.alerts, provider=self.provider, sms_from=caller_id)
+        self.base_url = base_url
+        self.caller_id = caller_id
         self.tick = centre.dispatch.tick
         # A worker whose heartbeat is older than this is presumed dead.
         self.stale_after = max(centre.dispatch.lease, self.tick * 5)
@@ -233,6 +237,14 @@ class Worker:
             log.warning("watchdog: %d at risk, %d missed", len(report.at_risk), len(report.missed))
         deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
 
+    def customer_sms_job(self) -> None:
+        if self.paused is not None or self.replaced is not None:
+            return
+        sent = send_customer_sms(self.db, self.centre, self.provider, sender=self.caller_id, base_url=self.base_url,
+                                 worker_id=self.worker_id, now=self.clock.now())
+        if sent:
+            log.info("customer text messages: %d sent", sent)
+
     def _stop_replaced(self, exc: WorkerRefused) -> None:
         log.error("worker %s: %s", self.worker_id, exc)
         self.replaced = exc
@@ -248,7 +260,7 @@ class Worker:
 
     def run_once(self) -> None:
         """Every job once, in order (for `ivr worker --once`, cron, and tests)."""
-        for job in (self.dispatch_job, self.sweep_job, self.watchdog_job, self.digest_job):
+        for job in (self.dispatch_job, self.sweep_job, self.watchdog_job, self.customer_sms_job, self.digest_job):
             self._guarded(job)()
 
     def _guarded(self, job: Callable[[], None]) -> Callable[[], None]:
@@ -277,6 +289,7 @@ class Worker:
             self.dispatch_job: self.tick,
             self.sweep_job: max(self.tick, timedelta(seconds=5)),
             self.watchdog_job: WATCHDOG_EVERY,
+            self.customer_sms_job: CUSTOMER_SMS_EVERY,
             self.digest_job: DIGEST_EVERY,
         }
         for job, interval in every.items():

@@ -52,7 +52,13 @@ def spec(server_url: str) -> dict[str, Any]:
             "requested_at": _TIME,
             "window_start": _NULLABLE_TIME,
             "window_end": _NULLABLE_TIME,
-            "deadline_at": {**_TIME, "description": "The promised time: the callback is owed before this"},
+            "deadline_at": {**_TIME, "description": "The promised time: the callback is owed before this. The "
+                            "queue's SLA when the capacity forecast keeps it, else an honest later time"},
+            "sla_deadline_at": {**_NULLABLE_TIME, "description": "What the queue's SLA alone would have promised"},
+            "deadline_from": {"type": ["string", "null"], "enum": ["sla", "forecast", "window", "ceiling", None],
+                              "description": "sla, forecast (the SLA could not be kept), window (the customer's "
+                              "own), ceiling (overloaded: the customer was told so)"},
+            "overloaded": {"type": "boolean", "description": "The centre was overloaded when the request came"},
             "next_attempt_at": _NULLABLE_TIME,
             "attempts_made": {"type": "integer", "minimum": 0},
             "at_risk": {"type": "boolean"},

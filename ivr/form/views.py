@@ -37,7 +37,7 @@ from callbacks.digits import to_ascii
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.models import CANCELED, DIALING, PENDING, Callback
 from callbacks.phones import mask
-from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, promise_for
+from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, WindowClosed, WindowUnavailable, promise_for
 from callbacks.service import MAX_NAME, MAX_NOTE
 from ivr.runtime import runtime
 from ivr.web import i18n, ui
@@ -105,6 +105,14 @@ def _error(sub: Submission, exc: InvalidRequest, lang: str) -> None:
     if exc.code == "window_too_short":
         queue = centre.queues.get(sub.values["queue"]) or centre.queue(None)
         params["minutes"] = int(max(MIN_WINDOW, queue.retry.attempt_duration).total_seconds() // 60)
+    now = runtime().clock.now()
+    if isinstance(exc, WindowClosed):
+        if exc.suggested is None:
+            sub.errors.setdefault(form_field, exc.message)
+            return
+        params["suggestion"] = i18n.format_window(*exc.suggested, lang, centre.zone, now)
+    if isinstance(exc, WindowUnavailable):
+        params["earliest"] = i18n.format_when(exc.earliest, lang, centre.zone, now)
     sub.errors.setdefault(form_field, i18n.error_message(exc.code, lang, exc.message, **params))
 
 
@@ -155,6 +163,38 @@ def read_submission(form: dict[str, str], lang: str, now: datetime) -> Submissio
 
 
 # -- rendering -----------------------------------------------------------------------------------------------------
+def _duration_text(value: timedelta, lang: str) -> str:
+    minutes = int(value.total_seconds() // 60)
+    if minutes >= 60 and minutes % 60:
+        return i18n.gettext("hours_minutes", lang, hours=minutes // 60, minutes=minutes % 60)
+    if minutes >= 60:
+        return i18n.gettext("hours_only", lang, hours=minutes // 60)
+    return i18n.gettext("minutes_only", lang, minutes=minutes)
+
+
+def quotes(lang: str) -> list[dict[str, Any]]:
+    """What each queue would promise a request placed now (shown before submitting); empty if the store is down."""
+    rt = runtime()
+    now = rt.clock.now()
+    out = []
+    try:
+        for queue_id, quote in rt.service.quotes().items():
+            queue = rt.centre.queues[queue_id]
+            when = i18n.format_when(quote.deadline, lang, rt.centre.zone, now)
+            if quote.overloaded:
+                note = i18n.gettext("quote_overloaded", lang, when=when)
+            elif quote.source != "sla":
+                note = i18n.gettext("quote_busy", lang, usual=_duration_text(queue.sla.deadline, lang))
+            else:
+                note = ""
+            out.append({"queue": queue_id, "source": quote.source, "deadline": quote.deadline.isoformat(),
+                        "text": i18n.gettext("quote_line", lang, queue=i18n.queue_name(queue, queue_id, lang),
+                                             when=when), "note": note})
+    except (DatabaseUnavailable, OperationalError, InterfaceError):
+        return []
+    return out
+
+
 def _render_form(sub: Submission | None, lang: str, *, banner: str | None = None, status: int = 200) -> Response:
     rt = runtime()
     now = rt.clock.now()
@@ -172,6 +212,7 @@ def _render_form(sub: Submission | None, lang: str, *, banner: str | None = None
         zone=i18n.zone_name(centre.zone, lang),
         max_name=MAX_NAME,
         max_note=MAX_NOTE,
+        quotes=quotes(lang),
     )
     return Response(html, status=status, mimetype="text/html")
 
@@ -276,6 +317,7 @@ def request_form() -> Response:
     context = {
         "promise": _promise_text(callback, lang, now),
         "window": _window_text(callback, lang, now),
+        "overloaded": callback.deadline_from == "ceiling" and result.created,
     }
     if not result.created:
         # Someone (perhaps not this customer) already asked for this number: say when we will call, and nothing

@@ -589,16 +589,26 @@ def confirm_input(menu: Menu, node_id: str, language: str, heard: CallerInput, e
 
 
 def booked(
-    menu: Menu, node_id: str, language: str, deadline: datetime, reference: str, existing: bool, zone: ZoneInfo | None
+    menu: Menu, node_id: str, language: str, deadline: datetime, reference: str, existing: bool, zone: ZoneInfo | None,
+    promise: str | None = None,
 ) -> Step:
-    """Tell the caller when they will be called (the open request's promise when they already had one)."""
+    """Tell the caller when they will be called (the open request's promise when they already had one).
+
+    `promise` is where a new promise came from (`Callback.deadline_from`): a forecast later than the SLA is said
+    to be so, and beyond the queue's ceiling the caller hears plainly that we are overloaded.
+    """
     phrases = menu.phrase(language)
     template = phrases.callback_existing if existing else phrases.callback_confirmed
+    lead: tuple[Speech, ...] = ()
+    if not existing and promise == "ceiling":
+        template = phrases.callback_overloaded
+    elif not existing and promise == "forecast":
+        lead = (_say(language, phrases.callback_later),)
     spoken_reference = " ".join(reference.replace("-", ""))
     text = template.format(reference=spoken_reference, **_when(phrases.weekdays, deadline, zone))
     return Step(
         node_id,
-        speech=(_say(language, text), _say(language, phrases.goodbye)),
+        speech=(*lead, _say(language, text), _say(language, phrases.goodbye)),
         then=Hangup(),
         outcome="callback_requested",
     )

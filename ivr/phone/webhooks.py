@@ -387,7 +387,8 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
         return _say(navigator.number_entry(_menu(), node_id, language, sorry=True))
     callback, created = booked
     step = navigator.booked(
-        _menu(), node_id, language, callback.deadline_at, callback.reference, not created, _centre().zone
+        _menu(), node_id, language, callback.deadline_at, callback.reference, not created, _centre().zone,
+        promise=callback.deadline_from,
     )
     return _finish_step(step, callback_id=callback.id, input=heard.keys or heard.kind)
 

@@ -33,7 +33,7 @@ from markupsafe import Markup
 from wtforms.validators import ValidationError
 
 from callbacks import board as board_data
-from callbacks import i18n, reports, sla
+from callbacks import capacity, i18n, reports, sla
 from callbacks.accounts import ADMIN, authenticate, get_supervisor, password_fingerprint
 from callbacks.clock import ensure_utc
 from callbacks.models import Supervisor
@@ -336,6 +336,7 @@ def _board_json() -> dict[str, Any]:
             }
             for a in snapshot.agents
         ],
+        "forecast": _forecast_json(now, lang, zone),
         "alerts": [
             {
                 "id": a.alert.id,
@@ -351,6 +352,67 @@ def _board_json() -> dict[str, Any]:
             }
             for a in snapshot.alerts
         ],
+    }
+
+
+# The board polls every few seconds; the forecast (with its staffing search) is read again at most this often.
+FORECAST_TTL = timedelta(seconds=30)
+
+
+def _outlook(now: datetime) -> capacity.Outlook:
+    rt = runtime()
+    cache = current_app.extensions.setdefault("ivr.outlook", {})
+    held = cache.get("value")
+    if held is None or not held.now <= now < held.now + FORECAST_TTL:
+        stats = cache.setdefault("stats", capacity.StatsCache())
+        held = cache["value"] = capacity.outlook(rt.db, rt.centre, now, stats)
+    return held
+
+
+def _forecast_json(now: datetime, lang: str, zone: Any) -> dict[str, Any]:
+    """Each queue's quote now against its SLA, the misses forecast for the rest of the day, the agents needed."""
+    rt = runtime()
+    seen = _outlook(now)
+    today = now.astimezone(zone).date()
+
+    def when(value: datetime) -> str:
+        return i18n.local_datetime(value, lang, zone, with_date=value.astimezone(zone).date() != today)
+
+    advice = seen.advice
+    if advice is None:
+        advice_text = ""
+    elif advice.agents and advice.until is not None:
+        advice_text = i18n.t(lang, "advice_more", agents=advice.agents,
+                             time=i18n.local_datetime(advice.until, lang, zone, with_date=False))
+    else:
+        advice_text = i18n.t(lang, "advice_enough") if not advice.hopeless else ""
+    notes = []
+    if advice is not None and advice.hopeless:
+        notes.append(i18n.t(lang, "advice_hopeless", count=advice.hopeless))
+    if advice is not None and advice.late_quotes >= 1:
+        notes.append(i18n.t(lang, "expected_late", count=round(advice.late_quotes)))
+    return {
+        "queues": [
+            {
+                "queue": q.queue,
+                "name": i18n.queue_name(rt.centre, q.queue, lang),
+                "quote_local": when(q.quote.deadline),
+                "sla_local": when(q.quote.sla_deadline),
+                "source": q.quote.source,
+                "source_label": i18n.t(lang, "overloaded_quote") if q.quote.overloaded else (
+                    i18n.t(lang, "at_sla") if q.quote.source == "sla" else ""),
+                "beyond_seconds": q.quote.beyond_sla.total_seconds(),
+                "beyond": i18n.duration(q.quote.beyond_sla.total_seconds(), lang) if q.quote.beyond_sla else "",
+                "misses_today": q.misses_today,
+                "why": q.quote.why,
+            }
+            for q in seen.queues
+        ],
+        "advice": advice_text,
+        "advice_agents": advice.agents if advice is not None else 0,
+        "advice_until": iso(advice.until) if advice is not None and advice.until else None,
+        "misses_today": advice.misses if advice is not None else sum(q.misses_today for q in seen.queues),
+        "notes": notes,
     }
 
 
@@ -370,6 +432,11 @@ def _board_strings() -> dict[str, str]:
             "update_failed",
             "at_risk",
             "shown_of",
+            "forecast",
+            "quote_now",
+            "sla_now",
+            "beyond_sla",
+            "misses_today",
         ],
     )
 

@@ -67,6 +67,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "You asked to be called {window}.",
         "fa": "خواسته‌اید {window} با شما تماس بگیریم.",
     },
+    "quote_heading": {"en": "If you ask now", "fa": "اگر همین حالا درخواست بدهید"},
+    "quote_line": {"en": "{queue}: we will call you before {when}.", "fa": "{queue}: حداکثر تا {when} تماس می‌گیریم."},
+    "quote_busy": {
+        "en": "We are busier than usual: normally we call within {usual}.",
+        "fa": "سرمان از همیشه شلوغ‌تر است؛ معمولاً ظرف {usual} تماس می‌گیریم.",
+    },
+    "quote_overloaded": {
+        "en": "We are overloaded right now and cannot promise a time; we will do our best to call before {when}.",
+        "fa": "در حال حاضر سرمان بسیار شلوغ است و نمی‌توانیم زمانی قول بدهیم؛ تلاش می‌کنیم تا {when} تماس بگیریم.",
+    },
+    "quote_window_offer": {
+        "en": "If another time suits you better, choose your own time below: we keep the time you choose.",
+        "fa": "اگر زمان دیگری برایتان بهتر است، آن را در پایین انتخاب کنید: به زمانی که انتخاب کنید پایبندیم.",
+    },
+    "promise_overloaded": {
+        "en": "We are overloaded right now and cannot promise a time. We will do our best to call you before {when}.",
+        "fa": "در حال حاضر سرمان بسیار شلوغ است و نمی‌توانیم زمانی قول بدهیم. تلاش می‌کنیم تا {when} با شما تماس بگیریم.",
+    },
+    "hours_minutes": {"en": "{hours} h {minutes} min", "fa": "{hours} ساعت و {minutes} دقیقه"},
+    "minutes_only": {"en": "{minutes} minutes", "fa": "{minutes} دقیقه"},
+    "hours_only": {"en": "{hours} hours", "fa": "{hours} ساعت"},
     "window_range": {"en": "between {start} and {end} on {day}", "fa": "{day} بین ساعت {start} تا {end}"},
     "reference": {"en": "Your reference", "fa": "کد پیگیری شما"},
     "status_link_intro": {
@@ -254,6 +275,16 @@ ERRORS: dict[str, dict[str, str]] = {
     "window_too_short": {
         "en": "Please leave at least {minutes} minutes for the call.",
         "fa": "لطفاً دست‌کم {minutes} دقیقه برای تماس در نظر بگیرید.",
+    },
+    "window_closed": {
+        "en": "We are closed then, so nobody could call you. The nearest time we can call is {suggestion}.",
+        "fa": "در این زمان تعطیل هستیم و کسی نمی‌تواند با شما تماس بگیرد. نزدیک‌ترین زمان ممکن {suggestion} است.",
+    },
+    "window_unavailable": {
+        "en": "We are too busy to call you in this window. The earliest we can promise is {earliest}; "
+              "please choose a window that ends later.",
+        "fa": "در این بازه سرمان شلوغ است و نمی‌توانیم تماس بگیریم. زودترین زمانی که می‌توانیم قول بدهیم "
+              "{earliest} است؛ لطفاً بازه‌ای انتخاب کنید که دیرتر تمام شود.",
     },
 }
 

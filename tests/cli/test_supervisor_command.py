@@ -60,3 +60,17 @@ def test_the_ivr_command_has_the_supervisor_group(db):
     from cli.main import cli
 
     assert "supervisor" in cli.commands
+
+
+def test_a_shift_planned_ahead_is_read_back_in_the_centres_time(app):
+    from cli.main import agent
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(agent, ["add", "Sara", "09350000001"]).exit_code == 0
+    planned = runner.invoke(agent, ["shift", "Sara", "2026-11-23T14:00", "2026-11-23T18:00"])
+    assert planned.exit_code == 0, planned.output
+    assert "shift planned 2026-11-23 14:00 to 2026-11-23 18:00 (Asia/Tehran)" in planned.output
+    wrong = runner.invoke(agent, ["shift", "Sara", "tomorrow", "2026-11-23T18:00"])
+    assert wrong.exit_code != 0 and "expected a time such as 2026-11-23T14:00" in wrong.output
+    unknown = runner.invoke(agent, ["shift", "Nobody", "2026-11-23T14:00", "2026-11-23T18:00"])
+    assert unknown.exit_code != 0 and "No agent named 'Nobody'" in unknown.output

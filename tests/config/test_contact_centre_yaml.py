@@ -123,3 +123,23 @@ def test_settings_default_to_sqlite_under_instance_and_the_simulator(tmp_path: P
     assert len(key) > 40 and settings.resolved_secret_key() == key  # generated once, then kept
     monkeypatch.setenv("DATABASE_URL", "postgres://u@db/ivr")
     assert load_settings().resolved_database_url() == "postgresql+psycopg://u@db/ivr"
+
+
+def test_a_queues_promise_margin_and_ceiling_are_checked_with_their_line():
+    text = EXAMPLE.replace("      margin: 15m\n      ceiling: 8h", "      margin: 15m\n      ceiling: 1h")
+    line = next(n for n, row in enumerate(text.splitlines(), 1) if "ceiling: 1h" in row)
+    assert problems_of(text) == [
+        f"centre.yaml:{line}: queues.general.promise.ceiling: the ceiling must be longer than the SLA's deadline "
+        "(2h00m)"
+    ]
+    [problem] = problems_of(EXAMPLE.replace("promise: {margin: 5m, ceiling: 4h}", "promise: {margin: -5m}"))
+    assert "queues.urgent.promise.margin" in problem
+    [problem] = problems_of(EXAMPLE.replace("promise: {margin: 5m, ceiling: 4h}", "promise: {margin: 5h, ceiling: 4h}"))
+    assert "queues.urgent.promise.margin: the margin must be shorter than the ceiling (4h00m)" in problem
+
+
+def test_a_queue_without_a_promise_section_gets_a_margin_and_ceiling_from_its_sla():
+    centre = parse_contact_centre(EXAMPLE.replace("    promise: {margin: 20m, ceiling: 12h}\n", ""), "centre.yaml")
+    billing = centre.queues["billing"]
+    assert billing.promise.forecast is True
+    assert (billing.quote_margin.total_seconds(), billing.quote_ceiling.total_seconds()) == (1800, 16 * 3600)

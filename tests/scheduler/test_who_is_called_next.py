@@ -149,7 +149,19 @@ class FakeSMTP:
         FakeSMTP.sent.append(message)
 
 
+def fixed_sla(app: Any) -> None:
+    """Every customer quoted the queue's SLA whatever the load (promises given before the capacity forecast)."""
+    from callbacks.service import CallbackService
+
+    rt = app.extensions["ivr"]
+    queues = {q: c.model_copy(update={"promise": c.promise.model_copy(update={"forecast": False})})
+              for q, c in rt.centre.queues.items()}
+    rt.centre = rt.centre.model_copy(update={"queues": queues})
+    rt.service = CallbackService(rt.db, rt.centre, rt.clock)
+
+
 def test_a_backlog_too_big_for_the_agents_raises_at_risk_alerts_before_any_miss(app, provider, clock):
+    fixed_sla(app)
     add_agents(app, 1)
     urgent = []
     for i in range(12):
@@ -287,3 +299,23 @@ def test_callers_waiting_on_the_line_count_in_the_at_risk_forecast(app, provider
     assert risky.id == callback.id
     assert "8 callers waiting" in why
     assert start > reload(app, callback).deadline_at - timedelta(minutes=12)
+
+
+def test_a_miss_is_warned_at_least_ten_minutes_ahead_even_on_the_last_attempt(app, provider, clock):
+    from callbacks.models import Agent
+
+    rt = app.extensions["ivr"]
+    [busy] = add_agents(app, 1)
+    callback = request_callback(app, queue="urgent")  # 30 minutes on the clock, kept by the one agent
+    with rt.db.session() as session:
+        session.get(Callback, callback.id).attempts_made = 2  # only the last attempt is left
+        session.get(Agent, busy.id).busy_call_sid = "CAelsewhere"  # and the agent is kept on another call
+    dispatcher = make_dispatcher(app, provider)
+    watchdog = Watchdog(rt.db, rt.centre, clock, worker_id="w")
+    for _ in range(31):
+        dispatcher.tick()
+        watchdog.run()
+        clock.advance(minutes=1)
+    after = reload(app, callback)
+    assert after.status == MISSED
+    assert after.deadline_at - after.at_risk_since >= timedelta(minutes=10)

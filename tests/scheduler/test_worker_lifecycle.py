@@ -46,7 +46,7 @@ def test_several_workers_share_a_postgresql_database(pg_db, centre, clock):
 def test_the_timer_runs_interval_jobs_that_coalesce_and_never_overlap(sqlite_db, centre, clock):
     scheduler = worker(sqlite_db, centre, clock, "w").build_scheduler()
     jobs = scheduler.get_jobs()
-    assert {j.id for j in jobs} == {"dispatch_job", "sweep_job", "watchdog_job", "digest_job"}
+    assert {j.id for j in jobs} == {"dispatch_job", "sweep_job", "watchdog_job", "customer_sms_job", "digest_job"}
     for job in jobs:
         assert job.coalesce is True and job.max_instances == 1 and job.misfire_grace_time is None
     assert str(scheduler.timezone) == "UTC"

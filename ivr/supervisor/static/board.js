@@ -87,6 +87,22 @@
       ? S.shown_of.replace("{shown}", digits(state.callbacks.length)).replace("{total}", digits(state.open_total)) : "";
   }
 
+  function renderForecast() {
+    var f = state.forecast || { queues: [], notes: [] };
+    document.getElementById("advice").textContent = f.advice || "";
+    var notes = document.getElementById("forecast-notes");
+    notes.replaceChildren.apply(notes, (f.notes || []).map(function (n) { return el("li", { text: n }); }));
+    var rows = f.queues.map(function (q) {
+      return el("tr", { "class": q.source === "sla" ? "" : "at-risk", "data-queue": q.queue },
+        el("td", { text: q.name }),
+        el("td", { title: q.why || "" }, span(q.quote_local), q.source_label ? span(" · " + q.source_label, "muted") : null),
+        el("td", { text: q.sla_local }),
+        el("td", { text: q.beyond || "–" }),
+        el("td", { text: digits(q.misses_today) }));
+    });
+    replaceRows(document.querySelector("#forecast tbody"), rows);
+  }
+
   function renderCalls() {
     var rows = state.calls.map(function (call) {
       var who = call.url ? el("a", { href: call.url, text: call.who }) : span(call.who);
@@ -145,6 +161,7 @@
     document.getElementById("calls-total").textContent = digits(state.calls.length);
     document.getElementById("free-total").textContent = digits(state.agents.filter(function (a) { return a.state === "free"; }).length);
     renderAlerts();
+    renderForecast();
     renderCallbacks();
     renderCalls();
     renderAgents();

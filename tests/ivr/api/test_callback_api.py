@@ -259,3 +259,20 @@ def test_the_openapi_description_is_valid_and_served_without_a_key(client):
     assert spec["servers"] == [{"url": f"{BASE}/api/v1"}]
     assert set(spec["paths"]) == {"/callbacks", "/callbacks/{id}", "/callbacks/{id}/cancel", "/reports/missed"}
     json.dumps(spec)
+
+
+def test_partners_get_the_quoted_deadline_and_the_slas_own(api, app, clock):
+    from callbacks.agents import add_agent, set_shift
+
+    rt = app.extensions["ivr"]
+    body = api("POST", "/api/v1/callbacks", json={"phone": "09121234567"}).get_json()
+    assert (body["deadline_at"], body["sla_deadline_at"], body["deadline_from"]) == (
+        "2026-11-22T08:30:00Z", "2026-11-22T08:30:00Z", "sla")
+    # Nobody on shift until tomorrow: the honest promise is later than the SLA, and the partner can see both.
+    name = add_agent(rt.db, "Agent", "+989350000001", clock.now(), "IR").name
+    set_shift(rt.db, name, False, clock.now())
+    later = api("POST", "/api/v1/callbacks", json={"phone": "09121234568", "queue": "urgent"}).get_json()
+    assert later["sla_deadline_at"] == "2026-11-22T07:00:00Z"  # 30 minutes on the clock
+    assert later["deadline_at"] > later["sla_deadline_at"]
+    assert later["deadline_from"] == "ceiling" and later["overloaded"] is True
+    assert later["at_risk"] is True

@@ -124,3 +124,28 @@ def test_stale_inbound_calls_without_an_end_are_not_shown_forever(app, client, c
     assert client.get("/supervisor/board.json").get_json()["calls"] == []
     with db.session() as session:
         assert session.query(InboundCall).count() == 1
+
+
+def test_the_board_shows_each_queues_quote_against_its_sla_and_the_agents_that_would_keep_every_promise(
+        app, client, clock):
+    from callbacks.agents import add_agent
+
+    rt = app.extensions["ivr"]
+    add_agent(rt.db, "Agent", "+989350000001", clock.now(), "IR")
+    log_in(client, add_account(app))
+    calm = client.get("/supervisor/board.json?lang=en").get_json()["forecast"]
+    general = next(q for q in calm["queues"] if q["queue"] == "general")
+    assert (general["quote_local"], general["sla_local"], general["source"]) == ("12:00", "12:00", "sla")
+    assert calm["advice"] == "The agents on shift keep every promise."
+    # A rush: sixty requests in the last hour for one agent.
+    for i in range(60):
+        rt.service.request(phone=f"+98912{i:07d}", channel="api", actor="t")
+    clock.advance(seconds=31)  # the board reads the forecast again at most every 30 seconds
+    busy = client.get("/supervisor/board.json?lang=en").get_json()["forecast"]
+    general = next(q for q in busy["queues"] if q["queue"] == "general")
+    assert general["source"] == "forecast" and general["beyond_seconds"] > 0 and general["beyond"]
+    assert busy["advice_agents"] >= 1
+    assert busy["advice"].startswith(f"{busy['advice_agents']} more agents until ")
+    assert busy["advice"].endswith(" would keep every promise.")
+    persian = client.get("/supervisor/board.json?lang=fa").get_json()["forecast"]
+    assert "کارشناس بیشتر تا ساعت" in persian["advice"]

@@ -1,0 +1,409 @@
+"""What the capacity forecast (`callbacks.forecast`) reads from the store: attempt statistics learned from recent
+history, agents on shift and their shifts ahead, the open callbacks and the live callers served first; and what
+it writes: the per-queue "quotes exceed the SLA" state and its alert.
+
+Staffing rule: an agent on shift now works until the end of the current opening span (a night shift: until the
+centre opens). Later, an agent with shifts planned ahead (`AgentShift`) works those; one with none planned is
+assumed to work every opening span. A centre with no agents registered at all has nothing to forecast from: its
+requests are quoted their SLA.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from callbacks.alerts import raise_alert
+from callbacks.businesstime import BusinessCalendar
+from callbacks.errors import InvalidRequest, NotFound
+from callbacks.forecast import (
+    HORIZON,
+    Advice,
+    AttemptSample,
+    AttemptStats,
+    Backlog,
+    Capacity,
+    Quote,
+    Staffed,
+    Work,
+    default_stats,
+    expected_work,
+    learn_stats,
+    staffing_advice,
+    work_for,
+)
+from callbacks.models import (
+    DIALING,
+    OPEN_STATUSES,
+    Agent,
+    AgentCall,
+    AgentShift,
+    Alert,
+    Attempt,
+    Callback,
+    DispatchState,
+    InboundCall,
+)
+from callbacks.policy import queue_deadline
+from config.schema import ContactCentre
+
+# Attempts that tell how calls go: the latest this many, ended within HISTORY.
+HISTORY_ATTEMPTS = 500
+HISTORY = timedelta(days=7)
+STATS_TTL = timedelta(minutes=5)
+# Outcomes that say nothing about the customer (no call placed, or the callback closed meanwhile).
+_NOT_SAMPLES = ("not_placed", "agent_unavailable", "callback_closed")
+QUOTE_STATE = "quote:"
+# How often the watchdog looks (the forecast keeps this much in hand so a warning is never late by a round).
+WATCH_EVERY = timedelta(minutes=1)
+
+
+def _serves(agent: Agent, queue_id: str) -> bool:
+    return not agent.queues or queue_id in agent.queues
+
+
+# -- statistics ----------------------------------------------------------------------------------------------------
+def centre_defaults(centre: ContactCentre) -> AttemptStats:
+    """A new centre's assumptions, from its own configuration."""
+    from config.menus import menu_of
+
+    queue = centre.queue(None)
+    return default_stats(
+        talk_seconds=float(menu_of(centre).human.default_handle_time),
+        ring_timeout=queue.retry.ring_timeout.total_seconds(),
+        wrap_up=centre.dispatch.wrap_up.total_seconds(),
+        tick=centre.dispatch.tick.total_seconds(),
+    )
+
+
+def read_stats(session: Session, centre: ContactCentre, now: datetime) -> AttemptStats:
+    """Attempt statistics from the latest attempts (claim to agent free again), defaults for a new centre."""
+    rows = session.execute(
+        select(Attempt.outcome, Attempt.created_at, Attempt.ended_at)
+        .where(Attempt.state == "ended", Attempt.ended_at >= now - HISTORY, Attempt.outcome.not_in(_NOT_SAMPLES))
+        .order_by(Attempt.id.desc())
+        .limit(HISTORY_ATTEMPTS)
+    ).all()
+    # The agent is held from the claim to the end of the call, then wraps up, then waits for the next round.
+    after = centre.dispatch.wrap_up.total_seconds() + centre.dispatch.tick.total_seconds() / 2
+    samples = [
+        AttemptSample(outcome == "connected", max(0.0, (ended - created).total_seconds()) + after)
+        for outcome, created, ended in rows
+        if ended is not None and created is not None
+    ]
+    return learn_stats(samples, centre_defaults(centre))
+
+
+class StatsCache:
+    """Attempt statistics, read again at most every `ttl` of the injected clock (one per service or worker)."""
+
+    def __init__(self, ttl: timedelta = STATS_TTL):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._value: tuple[datetime, AttemptStats] | None = None
+
+    def get(self, session: Session, centre: ContactCentre, now: datetime) -> AttemptStats:
+        with self._lock:
+            cached = self._value
+        if cached is not None and cached[0] <= now < cached[0] + self.ttl:
+            return cached[1]
+        stats = read_stats(session, centre, now)
+        with self._lock:
+            self._value = (now, stats)
+        return stats
+
+
+# -- staffing ------------------------------------------------------------------------------------------------------
+def _merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    out: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(intervals):
+        if end <= start:
+            continue
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def opening_spans(calendar: BusinessCalendar, now: datetime, horizon: timedelta = HORIZON) -> list[
+        tuple[datetime, datetime]]:
+    """Opening spans (UTC) that end after `now`, up to the horizon."""
+    local = now.astimezone(calendar.zone).date() - timedelta(days=1)
+    out = []
+    for n in range(horizon.days + 2):
+        out.extend((s, e) for s, e in calendar.spans_on(local + timedelta(days=n)) if e > now)
+    return _merge(out)
+
+
+def staffed_spans(agents: list[Agent], plans: dict[int, list[tuple[datetime, datetime]]],
+                  spans: list[tuple[datetime, datetime]], now: datetime) -> list[Staffed]:
+    """Each agent's working time ahead (see the module's staffing rule), one Staffed span per stretch."""
+    current = next(((s, e) for s, e in spans if s <= now < e), None)
+    upcoming = [(s, e) for s, e in spans if s > now]
+    out: list[Staffed] = []
+    for agent in agents:
+        mine: list[tuple[datetime, datetime]] = []
+        if agent.on_shift:
+            if current is not None:
+                mine.append((now, current[1]))
+            elif upcoming:
+                mine.append((now, upcoming[0][0]))
+        planned = plans.get(agent.id)
+        if planned:
+            mine.extend(planned)
+        else:
+            mine.extend(upcoming)
+        out.extend(Staffed(s, e, 1.0) for s, e in _merge(mine))
+    return out
+
+
+def read_staffing(session: Session, calendar: BusinessCalendar, now: datetime,
+                  queue_id: str | None = None) -> tuple[list[Staffed], int]:
+    """Staffed spans of the agents serving `queue_id` (all agents when None), and how many agents are registered."""
+    agents = list(session.scalars(select(Agent).order_by(Agent.id)))
+    registered = len(agents)
+    if queue_id is not None:
+        agents = [a for a in agents if _serves(a, queue_id)]
+    plans: dict[int, list[tuple[datetime, datetime]]] = {}
+    for shift in session.scalars(select(AgentShift).where(AgentShift.ends_at > now,
+                                                          AgentShift.starts_at < now + HORIZON)):
+        plans.setdefault(shift.agent_id, []).append((max(shift.starts_at, now), shift.ends_at))
+    return staffed_spans(agents, plans, opening_spans(calendar, now), now), registered
+
+
+def plan_shift(db: object, name: str, starts_at: datetime, ends_at: datetime, now: datetime) -> AgentShift:
+    """Plan a shift ahead for the agent called `name` (the forecast then counts them only in planned shifts)."""
+    if ends_at <= starts_at:
+        raise InvalidRequest("shift_inverted", "A shift must end after it starts.", "ends_at")
+    if ends_at <= now:
+        raise InvalidRequest("shift_past", "This shift has already ended.", "ends_at")
+    with db.session() as session:  # type: ignore[attr-defined]
+        agent = session.scalar(select(Agent).where(Agent.name == name))
+        if agent is None:
+            raise NotFound("agent_not_found", f"No agent named {name!r}.", "name")
+        shift = AgentShift(agent_id=agent.id, starts_at=starts_at, ends_at=ends_at, created_at=now)
+        session.add(shift)
+        return shift
+
+
+# -- the backlog ---------------------------------------------------------------------------------------------------
+def _sharing(centre: ContactCentre, agents: list[Agent], queue_id: str | None) -> set[str]:
+    """Queues whose callbacks take the same agents as `queue_id` (every queue when None or a generalist serves it)."""
+    if queue_id is None:
+        return set(centre.queues)
+    out: set[str] = set()
+    for agent in agents:
+        if _serves(agent, queue_id):
+            if not agent.queues:
+                return set(centre.queues)
+            out.update(agent.queues)
+    return out or {queue_id}
+
+
+def inbound_handle(centre: ContactCentre) -> timedelta:
+    from config.menus import menu_of
+
+    return timedelta(seconds=menu_of(centre).human.default_handle_time)
+
+
+@dataclass
+class Snapshot:
+    """Everything the forecast needs, read at `now` in one transaction."""
+
+    now: datetime
+    backlog: Backlog
+    stats: AttemptStats
+    registered: int
+    spans: list[Staffed]
+    callers_waiting: int = 0
+    # Every agent serves every queue: this reading holds for any queue.
+    everyone: bool = False
+
+
+def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
+                 now: datetime, queue_id: str | None = None, watch_every: timedelta = WATCH_EVERY) -> Snapshot:
+    """The open callbacks (of the queues sharing `queue_id`'s agents), the live callers, and the agents ahead."""
+    # Here, not at the top: inbound_queue imports attempts, which imports the service, which imports this module.
+    from callbacks.inbound_queue import OPEN_STATES, waiting_filter
+
+    spans, registered = read_staffing(session, calendar, now, queue_id)
+    agents = list(session.scalars(select(Agent)))
+    queues = _sharing(centre, agents, queue_id)
+    rows = session.execute(
+        select(Callback.id, Callback.queue, Callback.deadline_at, Callback.attempts_made, Callback.next_attempt_at,
+               Callback.status, Callback.window_end).where(Callback.status.in_(OPEN_STATUSES))
+    ).all()
+    work: list[Work] = []
+    for ident, queue, deadline, made, next_at, status, window_end in rows:
+        config = centre.queues.get(queue)
+        if config is None or queue not in queues:
+            continue
+        work.append(work_for(queue, config, stats, deadline=deadline, attempts_made=made, ready_at=next_at,
+                             in_flight=status == DIALING, ident=ident, watch_every=watch_every,
+                             window=window_end is not None and window_end == deadline))
+    # Live callers are served first (callbacks.inbound_queue): those waiting, and half of those talking.
+    waiting = session.scalar(select(func.count()).select_from(InboundCall).where(waiting_filter(now))) or 0
+    talking = session.scalar(
+        select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))) or 0
+    capacity = Capacity(now, spans)
+    handle = inbound_handle(centre).total_seconds()
+    ahead = handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
+    everyone = all(not a.queues for a in agents)
+    return Snapshot(now, Backlog(now, capacity, work, ahead), stats, registered, spans, waiting, everyone)
+
+
+def ceiling_for(centre: ContactCentre, calendar: BusinessCalendar, queue_id: str, requested_at: datetime) -> datetime:
+    """The latest promise a request of `queue_id` may get (counted in opening hours)."""
+    return calendar.add(requested_at, centre.queue(queue_id).quote_ceiling)
+
+
+def quote_from(snapshot: Snapshot, centre: ContactCentre, calendar: BusinessCalendar, queue_id: str,
+               requested_at: datetime, sla_deadline: datetime, *, window_start: datetime | None = None,
+               window: bool = False) -> Quote:
+    """The deadline to promise a request of `queue_id` (see `Backlog.quote`); for a customer's window,
+    `sla_deadline` is its end and `window_start` its start."""
+    queue = centre.queue(queue_id)
+    if not queue.promise.forecast:
+        return Quote(sla_deadline, sla_deadline, "sla", None, "")
+    if snapshot.registered == 0:
+        # No agent registered with us: there is nothing to forecast from (a centre being set up).
+        return Quote(sla_deadline, sla_deadline, "sla", None, "no agents registered")
+    ceiling = max(ceiling_for(centre, calendar, queue_id, requested_at), sla_deadline)
+    return snapshot.backlog.quote(queue_id, queue, snapshot.stats, sla_deadline, ceiling, watch_every=WATCH_EVERY,
+                                  ready_at=window_start, window=window)
+
+
+# -- the supervisors' outlook ---------------------------------------------------------------------------------------
+# Expected requests for the rest of the day arrive as they did over this last stretch.
+RATE_WINDOW = timedelta(hours=1)
+
+
+@dataclass
+class QueueOutlook:
+    queue: str
+    quote: Quote
+    # Promises of this queue due before the end of the day that the forecast sees missed.
+    misses_today: int
+
+
+@dataclass
+class Outlook:
+    """The board's forecast: each queue's quote now against its SLA, misses ahead, and the agents needed."""
+
+    now: datetime
+    day_end: datetime | None
+    queues: list[QueueOutlook]
+    advice: Advice | None
+    agents_on_shift: float
+    stats: AttemptStats
+    rates: dict[str, float]
+
+
+def arrival_rates(session: Session, centre: ContactCentre, now: datetime) -> dict[str, float]:
+    """Requests per hour by queue over the last RATE_WINDOW."""
+    rows = session.execute(select(Callback.queue, func.count()).where(
+        Callback.requested_at >= now - RATE_WINDOW, Callback.requested_at <= now).group_by(Callback.queue)).all()
+    hours = RATE_WINDOW.total_seconds() / 3600
+    return {queue: count / hours for queue, count in rows if queue in centre.queues}
+
+
+def day_end_for(calendar: BusinessCalendar, now: datetime) -> datetime | None:
+    """The end of the opening span under way, or of the next one when closed."""
+    spans = opening_spans(calendar, now, timedelta(days=8))
+    return spans[0][1] if spans else None
+
+
+def advise(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
+           now: datetime) -> tuple[Snapshot, Advice | None, dict[str, float], datetime | None]:
+    """The agents needed for the rest of the day (see `callbacks.forecast.staffing_advice`)."""
+    snapshot = read_backlog(session, centre, calendar, stats, now)
+    rates = arrival_rates(session, centre, now)
+    day_end = day_end_for(calendar, now)
+    if day_end is None or snapshot.registered == 0:
+        return snapshot, None, rates, day_end
+    sla = {q: (lambda moment, queue=queue: queue_deadline(queue, moment, calendar))
+           for q, queue in centre.queues.items() if queue.promise.forecast}
+    expected = expected_work({q: centre.queues[q] for q in sla}, stats, {q: r for q, r in rates.items() if q in sla},
+                             now, day_end, sla, watch_every=WATCH_EVERY)
+    advice = staffing_advice(snapshot.backlog, snapshot.spans, expected, day_end)
+    return snapshot, advice, rates, day_end
+
+
+def outlook(db: object, centre: ContactCentre, now: datetime, stats_cache: StatsCache | None = None) -> Outlook:
+    """Everything the board's forecast panel shows, read at `now`."""
+    calendar = BusinessCalendar.for_centre(centre)
+    with db.session() as session:  # type: ignore[attr-defined]
+        stats = (stats_cache or StatsCache()).get(session, centre, now)
+        snapshot, advice, rates, day_end = advise(session, centre, calendar, stats, now)
+        queues = []
+        for queue_id, queue in centre.queues.items():
+            mine = snapshot if snapshot.everyone else read_backlog(session, centre, calendar, stats, now, queue_id)
+            quote = quote_from(mine, centre, calendar, queue_id, now, queue_deadline(queue, now, calendar))
+            misses = sum(1 for r in snapshot.backlog.at_risk() if r.work.queue == queue_id and r.work.ident
+                         and (day_end is None or r.work.deadline <= day_end))
+            queues.append(QueueOutlook(queue_id, quote, misses))
+    return Outlook(now, day_end, queues, advice, snapshot.backlog.capacity.agents_at(now), stats, rates)
+
+
+# -- quotes beyond the SLA -----------------------------------------------------------------------------------------
+def note_quote(session: Session, centre: ContactCentre, queue_id: str, quote: Quote, now: datetime) -> Alert | None:
+    """Remember whether `queue_id`'s quotes exceed its SLA; alert supervisors when they first do (once per episode,
+    whichever process sees it first)."""
+    name = QUOTE_STATE + queue_id
+    over = quote.source != "sla"
+    row = session.get(DispatchState, name)
+    if row is None:
+        if not over:
+            return None
+        try:
+            with session.begin_nested():
+                session.add(DispatchState(name=name, at=None))
+        except IntegrityError:
+            pass
+    if over:
+        won = session.execute(update(DispatchState).where(DispatchState.name == name, DispatchState.at.is_(None))
+                              .values(at=now).execution_options(synchronize_session=False)).rowcount == 1
+        if not won:
+            return None
+        zone = centre.zone
+        reason = (f"Quotes for {queue_id} exceed the SLA: a request now is promised "
+                  f"{quote.deadline.astimezone(zone):%Y-%m-%d %H:%M} instead of "
+                  f"{quote.sla_deadline.astimezone(zone):%H:%M} ({quote.why})")
+        if quote.overloaded:
+            reason = f"Overloaded: {reason}; beyond the ceiling, customers are told we are overloaded"
+        return raise_alert(session, None, "quote_over_sla", now, reason)
+    session.execute(update(DispatchState).where(DispatchState.name == name, DispatchState.at.is_not(None))
+                    .values(at=None).execution_options(synchronize_session=False))
+    return None
+
+
+def over_sla_since(session: Session, queue_id: str) -> datetime | None:
+    row = session.get(DispatchState, QUOTE_STATE + queue_id)
+    return row.at if row is not None else None
+
+
+__all__ = [
+    "Outlook",
+    "QueueOutlook",
+    "Snapshot",
+    "StatsCache",
+    "advise",
+    "arrival_rates",
+    "ceiling_for",
+    "centre_defaults",
+    "note_quote",
+    "opening_spans",
+    "outlook",
+    "plan_shift",
+    "quote_from",
+    "read_backlog",
+    "read_staffing",
+    "read_stats",
+    "staffed_spans",
+]
