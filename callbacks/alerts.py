@@ -12,9 +12,10 @@ from callbacks.models import Alert, Callback
 
 # quote_over_sla: a queue's quotes first exceed its SLA (no callback); overloaded: a customer was told so.
 # stuck: still open past its deadline (something kept it from ending); worker_clock: a worker's clock disagrees
-# with the database's, so it stopped dialing until it is corrected.
+# with the database's, so it stopped dialing until it is corrected; dial_breaker: the hourly cap on dials was
+# reached and dispatch paused (no callback; once per trip, `callbacks.guard`).
 KINDS = ("at_risk", "missed", "unreachable", "permanent", "digest", "stuck", "worker_clock", "quote_over_sla",
-         "overloaded")
+         "overloaded", "dial_breaker")
 
 
 def raise_alert(session: Session, callback: Callback | None, kind: str, now: datetime, reason: str) -> Alert | None:

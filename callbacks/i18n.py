@@ -163,6 +163,33 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "alert_permanent": ("cannot be called", "شماره قابل تماس نیست"),
     "alert_stuck": ("still open past its deadline", "پس از مهلت هنوز باز"),
     "alert_worker_clock": ("worker clock wrong", "ساعت پردازشگر نادرست"),
+    "alert_dial_breaker": ("dialling paused: hourly cap reached", "تماس‌ها متوقف شد: سقف ساعتی پر شد"),
+    "breaker_open": (
+        "Dialling is paused: {count} calls started in the last hour reached the cap of {cap}. It resumes by itself "
+        "when the hour's count falls.",
+        "تماس‌گیری متوقف است: {count} تماس در یک ساعت گذشته به سقف {cap} رسید. با کم شدن شمار ساعت، خودبه‌خود از "
+        "سر گرفته می‌شود.",
+    ),
+    "breaker_closed": ("Calls in the last hour: {count} of {cap}.", "تماس‌های یک ساعت گذشته: {count} از {cap}."),
+    "dnc_title": ("Do not call", "تماس نگیرید"),
+    "dnc_intro": (
+        "Numbers we never call: their owners pressed the opt-out key on our call, or a supervisor added them. "
+        "Requests for them are refused on every channel and the worker never dials them.",
+        "شماره‌هایی که هرگز با آن‌ها تماس نمی‌گیریم: صاحبشان در تماس ما کلید انصراف را زد یا سرپرستی آن‌ها را "
+        "افزود. درخواست برای این شماره‌ها در هیچ مسیری پذیرفته نمی‌شود و هرگز شماره‌گیری نمی‌شوند.",
+    ),
+    "dnc_phone": ("Number", "شماره"),
+    "dnc_added": ("Added", "افزوده شده"),
+    "dnc_source": ("How", "چگونه"),
+    "dnc_source_keypress": ("the owner pressed the opt-out key", "صاحب شماره کلید انصراف را زد"),
+    "dnc_source_supervisor": ("a supervisor", "سرپرست"),
+    "dnc_source_cli": ("the command line", "خط فرمان"),
+    "dnc_add": ("Add to the list", "افزودن به فهرست"),
+    "dnc_remove": ("Remove", "حذف"),
+    "dnc_empty": ("Nobody is on the list.", "فهرست خالی است."),
+    "dnc_added_now": ("{phone} will never be called.", "با {phone} هرگز تماس گرفته نمی‌شود."),
+    "dnc_removed_now": ("{phone} was taken off the list.", "{phone} از فهرست برداشته شد."),
+    "dnc_bad_phone": ("That is not a number we could call: {why}", "این شماره‌ای نیست که بتوانیم بگیریم: {why}"),
 }
 
 

@@ -132,6 +132,8 @@ class Callback(Base):
         Index("ix_callbacks_deadline", "status", "deadline_at"),
         Index("ix_callbacks_requested_at", "requested_at"),
         Index("ix_callbacks_ended", "status", "ended_at"),
+        # Every callback of a number (the per-number daily cap counts their attempts).
+        Index("ix_callbacks_phone", "phone"),
     )
 
     @property
@@ -237,6 +239,8 @@ class Attempt(Base):
         UniqueConstraint("callback_id", "number", name="uq_attempts_callback_number"),
         Index("ix_attempts_state", "state"),
         Index("ix_attempts_state_lease_until", "state", "lease_until"),
+        # The spending breaker counts the attempts started in the last hour (`callbacks.guard`).
+        Index("ix_attempts_created_at", "created_at"),
     )
 
 
@@ -251,6 +255,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # A partner who proved the customer owns the number before calling us: its requests skip the SMS code of
+    # queues with `verify: sms`.
+    verifies_numbers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
 
 
 class Supervisor(Base):
@@ -443,3 +450,44 @@ class DispatchState(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     at: Mapped[datetime | None]
+
+
+class DoNotCall(Base):
+    """A number we never call: its owner pressed the opt-out key on one of our calls, or a supervisor added it.
+
+    Checked by every channel before a request is stored and by the worker before it dials.
+    """
+
+    __tablename__ = "do_not_call"
+
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    added_at: Mapped[datetime]
+    # keypress (the owner, on our call), supervisor, cli
+    source: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(160))
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class PhoneVerification(Base):
+    """A one-time code texted to a number so that a web request for it is stored only by the number's owner.
+
+    Only an HMAC of the code is kept. The request itself waits here (`request`) until the code is typed.
+    """
+
+    __tablename__ = "phone_verifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The form's handle on this code (random; guessing one gets another person's pending request nowhere
+    # without the code as well).
+    public_id: Mapped[str] = mapped_column(String(32), unique=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    # Set once, by compare-and-swap, when the right code is typed: a code is good for one request only.
+    used_at: Mapped[datetime | None]
+    # The form's fields, stored when the code is confirmed.
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_phone_verifications_phone_created_at", "phone", "created_at"),)

@@ -20,6 +20,7 @@ from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.forecast import Quote
+from callbacks.guard import refuse_if_opted_out
 from callbacks.history import record_event
 from callbacks.logs import current_request_id
 from callbacks.models import (
@@ -241,6 +242,12 @@ class CallbackService:
         promise = promise_for(queue_cfg, requested_at, self.calendar, window_start, window_end)
         next_attempt_at = max(promise.first_attempt_at, now)
 
+        # Before anything else is read or stored: a number that asked never to be called gets nothing.
+        try:
+            with self.db.session() as session:
+                refuse_if_opted_out(session, e164)
+        except (OperationalError, InterfaceError) as exc:
+            raise _db_guard(exc) from exc
         existing = self._open_request(e164, queue_id)
         if existing is not None:
             return RequestResult(existing, created=False)

@@ -182,6 +182,11 @@ class Phrases(Strict):
     collected_read_back: str
     invalid_entry: str
     weekdays: list[str] = Field(min_length=7, max_length=7)
+    # A number on the do-not-call list asked for a callback: the caller's own (who may opt back in) or another.
+    opted_out_own: str = ("This number asked never to be called by us, so we cannot call it back. "
+                          "To be called by us again, press 1.")
+    opted_out_other: str = "That number asked never to be called by us, so we cannot call it."
+    opted_in: str = "Thank you. We may call you again."
 
 
 DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
@@ -217,6 +222,12 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
         "goodbye": "Thank you for calling. Goodbye.",
         "collected_read_back": "You entered {digits}. If that is right, press 1. To enter it again, press 2.",
         "invalid_entry": "That number does not look right.",
+        "opted_out_own": (
+            "This number asked never to be called by us, so we cannot call it back. "
+            "To be called by us again, press 1."
+        ),
+        "opted_out_other": "That number asked never to be called by us, so we cannot call it.",
+        "opted_in": "Thank you. We may call you again.",
         "weekdays": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
     },
     "fa": {
@@ -255,6 +266,12 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
             "شما {digits} را وارد کردید. اگر درست است ۱ را فشار دهید. برای وارد کردن دوباره ۲ را فشار دهید."
         ),
         "invalid_entry": "این شماره درست به نظر نمی‌رسد.",
+        "opted_out_own": (
+            "این شماره خواسته است که هرگز با آن تماس نگیریم، پس نمی‌توانیم با آن تماس بگیریم. "
+            "اگر می‌خواهید دوباره با شما تماس بگیریم، ۱ را فشار دهید."
+        ),
+        "opted_out_other": "آن شماره خواسته است که هرگز با آن تماس نگیریم، پس نمی‌توانیم با آن تماس بگیریم.",
+        "opted_in": "سپاسگزاریم. از این پس می‌توانیم دوباره با شما تماس بگیریم.",
         "weekdays": ["دوشنبه", "سه‌شنبه", "چهارشنبه", "پنجشنبه", "جمعه", "شنبه", "یکشنبه"],
     },
 }

@@ -185,6 +185,10 @@ class Queue(Strict):
     priority: int = 0
     # agent_first: ring a free agent, then bridge the customer; customer_first: the reverse.
     dial_order: Literal["agent_first", "customer_first"] = "agent_first"
+    # sms: a web request is stored only once the customer typed the code we texted to the number (proves it is
+    # theirs); none: stored at once. Phone-menu requests never need it (we call the caller's own number, or read
+    # a typed one back); API keys marked as verifying numbers themselves skip it.
+    verify: Literal["sms", "none"] = "none"
 
     @property
     def quote_margin(self) -> timedelta:
@@ -269,6 +273,31 @@ class Limits(Strict):
     per_phone: str = "5 per hour"
     per_client: str = "30 per minute"
     api_per_key: str = "600 per minute"
+    # Callback attempts to one number in any 24 hours, across all its callbacks and queues: an attempt that would
+    # exceed it waits until the oldest leaves the window (or the callback is missed when that is past its deadline).
+    calls_per_number_per_day: int = Field(6, ge=1, le=100)
+    # The spending breaker: callback attempts started in any hour, across all workers. Reaching it pauses dispatch
+    # until the hour's count falls below it, and alerts supervisors once per trip. 0 turns it off.
+    dials_per_hour: int = Field(1000, ge=0, le=1_000_000)
+
+
+class Verification(Strict):
+    """The one-time code a web request's number must prove (queues with `verify: sms`)."""
+
+    code_length: int = Field(6, ge=4, le=10)
+    # How long a code may be typed after it was sent.
+    code_ttl: Duration = timedelta(minutes=10)
+    # Wrong codes allowed per code; after the last one the code is dead and a new one must be asked for.
+    max_tries: int = Field(5, ge=1, le=20)
+    # Codes sent to one number in any hour (each one is an SMS we pay for, to someone who may not have asked).
+    codes_per_number_per_hour: int = Field(3, ge=1, le=50)
+
+    @field_validator("code_ttl")
+    @classmethod
+    def _sensible_ttl(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= timedelta(hours=1):
+            raise ValueError("must be between 1m and 1h: long enough to read an SMS, short enough not to be guessed")
+        return value
 
 
 class Dispatch(Strict):
@@ -325,6 +354,7 @@ class ContactCentre(Strict):
     queues: dict[str, Queue]
     default_queue: str
     limits: Limits = Limits()
+    verification: Verification = Verification()
     dispatch: Dispatch = Dispatch()
     alerts: Alerts = Alerts()
     customer_sms: CustomerSms = CustomerSms()

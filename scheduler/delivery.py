@@ -36,6 +36,7 @@ SUBJECTS = {
     "digest": "Daily callback digest",
     "quote_over_sla": "Quotes exceed the SLA",
     "overloaded": "Customer told we are overloaded",
+    "dial_breaker": "Dialling paused: hourly cap reached",
 }
 
 

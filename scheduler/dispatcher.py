@@ -27,7 +27,7 @@ from typing import Any
 
 from sqlalchemy import and_, or_, select
 
-from callbacks import attempts
+from callbacks import attempts, guard
 from callbacks.attempts import (
     AGENT_PATH,
     CUSTOMER_PATH,
@@ -210,6 +210,8 @@ class Dispatcher:
                 select(Callback).where(*conditions).order_by(*edf_order(self.order)).limit(self.batch_size)
                 .with_for_update(skip_locked=True)
             ))
+            # Do-not-call (canceled), per-number daily cap (postponed or missed), hourly spending breaker.
+            due = guard.screen_due(session, self.centre, due, now)
             pairs = match_agents(due, agents)
             if not pairs:
                 return []

@@ -35,6 +35,15 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from callbacks.db import DatabaseUnavailable
 from callbacks.digits import to_ascii
 from callbacks.errors import Conflict, InvalidRequest, NotFound
+from callbacks.guard import (
+    OptedOut,
+    TooManyCodes,
+    check_code,
+    forget_verification,
+    pending_verification,
+    refuse_if_opted_out,
+    start_verification,
+)
 from callbacks.models import CANCELED, DIALING, PENDING, Callback
 from callbacks.phones import mask
 from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, WindowClosed, WindowUnavailable, promise_for
@@ -42,6 +51,7 @@ from callbacks.service import MAX_NAME, MAX_NOTE
 from ivr.runtime import runtime
 from ivr.web import i18n, ui
 from ivr.web.ratelimit import RateLimited, check_phone, limiter, per_client_limit
+from telephony.provider import ProviderError
 
 bp = Blueprint("callback_form", __name__, url_prefix="/callback", template_folder="templates")
 csrf = CSRFProtect()
@@ -94,7 +104,7 @@ def _parse_time(text: str) -> tuple[int, int] | None:
     return (hour, minute) if hour < 24 and minute < 60 else None
 
 
-def _error(sub: Submission, exc: InvalidRequest, lang: str) -> None:
+def _error(sub: Submission, exc: InvalidRequest | OptedOut, lang: str) -> None:
     """Put the service's error next to the field it names, in the customer's language."""
     centre = runtime().centre
     form_field = _FORM_FIELD.get(exc.field or "", exc.field or "phone")
@@ -297,19 +307,36 @@ def request_form() -> Response:
         response = _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    payload = {
+        "phone": sub.phone,
+        "queue": sub.values["queue"],
+        "language": lang if lang in rt.centre.languages else None,
+        "name": sub.values["name"] or None,
+        "note": sub.values["note"] or None,
+        "window_start": sub.window_start.isoformat() if sub.window_start else None,
+        "window_end": sub.window_end.isoformat() if sub.window_end else None,
+    }
+    if rt.centre.queue(sub.values["queue"]).verify == "sms":
+        return _send_code(sub, payload, lang)
+    return _store(sub, payload, lang)
+
+
+def _store(sub: Submission, payload: dict[str, Any], lang: str) -> Response:
+    """Store the request (its number proven, or not asked to be) and answer with its promise."""
+    rt = runtime()
     try:
         result = rt.service.request(
-            phone=sub.phone,
+            phone=payload["phone"],
             channel="web",
             actor=CUSTOMER_ACTOR,
-            queue=sub.values["queue"],
-            language=lang if lang in rt.centre.languages else None,
-            name=sub.values["name"] or None,
-            note=sub.values["note"] or None,
-            window_start=sub.window_start,
-            window_end=sub.window_end,
+            queue=payload["queue"],
+            language=payload["language"],
+            name=payload["name"],
+            note=payload["note"],
+            window_start=datetime.fromisoformat(payload["window_start"]) if payload["window_start"] else None,
+            window_end=datetime.fromisoformat(payload["window_end"]) if payload["window_end"] else None,
         )
-    except InvalidRequest as exc:
+    except (InvalidRequest, OptedOut) as exc:
         _error(sub, exc, lang)
         return _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=422)
     now = rt.clock.now()
@@ -333,6 +360,110 @@ def request_form() -> Response:
         status_url=_status_url(result.status_token),
         **context,
     )
+
+
+# -- proving the number: a code by SMS ---------------------------------------------------------------------------------
+CODE_TEXT = {
+    "fa": "کد تأیید درخواست تماس {centre}: {code}\nاگر شما درخواست نکرده‌اید، این پیام را نادیده بگیرید.",
+    "en": "{centre} callback request code: {code}\nIf you did not ask for it, ignore this message.",
+}
+
+
+class _SimulatorSms:
+    """The simulator mounted in this process: its SMS inbox, shown on the softphone page."""
+
+    name = "simulator"
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+
+    def send_sms(self, *, to: str, from_: str, body: str) -> str:
+        return str(self.engine.send_message({"To": to, "From": from_, "Body": body})["sid"])
+
+
+def sms_sender() -> Any:
+    """What sends the code: `SMS_PROVIDER` (tests), the simulator mounted here, else the configured provider."""
+    app = current_app
+    given = app.config.get("SMS_PROVIDER")
+    if given is not None:
+        return given
+    sender = app.extensions.get("ivr_sms")
+    if sender is None:
+        simulator = app.extensions.get("simulator")
+        if simulator is not None:
+            sender = _SimulatorSms(simulator.engine)
+        else:
+            from telephony import provider_for
+
+            sender = provider_for(runtime().settings)
+        app.extensions["ivr_sms"] = sender
+    return sender
+
+
+def _send_code(sub: Submission, payload: dict[str, Any], lang: str) -> Response:
+    """Keep the request aside, text a one-time code to the number, and ask for it."""
+    rt = runtime()
+    now = rt.clock.now()
+    phone = payload["phone"]
+    try:
+        with rt.db.session() as session:
+            refuse_if_opted_out(session, phone)  # never text a number that asked us to leave it alone
+            verification, code = start_verification(session, rt.centre, rt.settings.resolved_secret_key(), phone,
+                                                     payload, now)
+            public_id = verification.public_id
+    except OptedOut as exc:
+        _error(sub, exc, lang)
+        return _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=422)
+    except TooManyCodes as exc:
+        sub.errors["phone"] = i18n.gettext("too_many_codes", lang, minutes=math.ceil(exc.retry_after / 60))
+        response = _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    body = CODE_TEXT.get(lang, CODE_TEXT["en"]).format(centre=rt.centre.name, code=code)
+    try:
+        sms_sender().send_sms(to=phone, from_=rt.settings.twilio_phone_number, body=body)
+    except ProviderError as exc:
+        current_app.logger.warning("verification code to %s not sent: %s", mask(phone), exc)
+        with rt.db.session() as session:
+            forget_verification(session, public_id)
+        return _render_form(sub, lang, banner=i18n.gettext("code_not_sent", lang), status=503)
+    return _render_verify(public_id, phone, lang)
+
+
+def _render_verify(public_id: str, phone: str, lang: str, *, error: str | None = None, status: int = 200,
+                   dead: bool = False) -> Response:
+    minutes = int(runtime().centre.verification.code_ttl.total_seconds() // 60)
+    return _page("callback_form/verify.html", status, verification=public_id, error=error, dead=dead,
+                 masked_phone=mask(phone), minutes=i18n.digits(minutes, lang))
+
+
+@bp.post("/verify")
+@limiter.limit(per_client_limit)
+def verify() -> Response:
+    """The code the customer typed: right, the request is stored now; wrong, try again (a few times)."""
+    lang = i18n.current_language()
+    rt = runtime()
+    public_id = (request.form.get("verification") or "")[:40]
+    code = to_ascii(request.form.get("code") or "").strip()
+    with rt.db.session() as session:
+        pending = pending_verification(session, public_id)
+        phone = pending.phone if pending is not None else ""
+    if pending is None:
+        return _render_verify("", "", lang, error=i18n.gettext("code_unknown", lang), status=404, dead=True)
+    if not code:
+        return _render_verify(public_id, phone, lang, error=i18n.gettext("code_missing", lang), status=422)
+    # Committed whatever the answer: a wrong try stays counted.
+    with rt.db.session() as session:
+        check = check_code(session, rt.centre, rt.settings.resolved_secret_key(), public_id, code, rt.clock.now())
+    if check.result == "wrong":
+        return _render_verify(public_id, phone, lang, status=422,
+                              error=i18n.gettext("code_wrong", lang, tries=check.tries_left))
+    if not check.ok or check.request is None:
+        return _render_verify(public_id, phone, lang, error=i18n.gettext(f"code_{check.result}", lang),
+                              status=410 if check.result in ("expired", "used") else 422, dead=True)
+    values = {name: "" for name in FIELDS}
+    values.update(phone=check.request["phone"], queue=check.request["queue"])
+    return _store(Submission(values=values, phone=check.request["phone"]), check.request, lang)
 
 
 @bp.get("/status/<token>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -586,6 +586,31 @@ def confirm_input(menu: Menu, node_id: str, language: str, heard: CallerInput, e
     if heard.kind == "keys" and heard.keys == "1":
         return RequestCallback(node_id, language, e164)
     return number_entry(menu, node_id, language)
+
+
+def opted_out(menu: Menu, node_id: str, language: str, e164: str, *, own: bool) -> Step:
+    """The number asked for is on the do-not-call list. Said plainly; the caller's own number may opt back in
+    with 1 (a number typed for someone else may not: only its owner can take it off the list)."""
+    phrases = menu.phrase(language)
+    if not own:
+        entry = number_entry(menu, node_id, language)
+        return replace(entry, speech=(_say(language, phrases.opted_out_other), *entry.speech), outcome="do_not_call")
+    route = Route.to("optin", n=node_id, l=language, num=e164)
+    return Step(
+        node_id,
+        speech=(_say(language, phrases.opted_out_own),),
+        listen=Listen(route, timeout=menu.gather_timeout, num_digits=1),
+        then=Redirect(route),
+        outcome="do_not_call",
+    )
+
+
+def opt_in_input(menu: Menu, node_id: str, language: str, heard: CallerInput, e164: str) -> Step | RequestCallback:
+    """`1` after hearing the number is on the list: opt back in and book; anything else: goodbye."""
+    if heard.kind == "keys" and heard.keys == "1":
+        return RequestCallback(node_id, language, e164)
+    return Step(node_id, speech=(_say(language, menu.phrase(language).goodbye),), then=Hangup(),
+                outcome="do_not_call")
 
 
 def booked(

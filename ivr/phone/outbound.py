@@ -35,6 +35,7 @@ from callbacks.attempts import (
     mark_bridged,
 )
 from callbacks.calls import ANSWERED_BY, CALL_STATUSES, TERMINAL_CALL_STATUSES, is_machine
+from callbacks.guard import OPT_OUT_KEY, opt_out_on_call
 from callbacks.models import AgentCall, InboundCall
 from callbacks.policy import retry_time_for_message
 from config.menus import DEFAULT_VOICES
@@ -46,6 +47,9 @@ bp = Blueprint("twilio_status", __name__)
 EVENTS = "initiated ringing answered completed"
 # Seconds the agent has to press 1 after the whisper.
 CONFIRM_SECONDS = 8
+# Seconds a customer has to press the opt-out key after hearing the offer (then they are put through).
+OPT_OUT_SECONDS = 3
+OPT_OUT_PATH = "/twilio/outbound/customer/key"
 
 TEXTS = {
     "en": {
@@ -66,6 +70,11 @@ TEXTS = {
         "under_a_minute": "less than a minute",
         "queue_no_key": "No key pressed. The caller keeps waiting. Goodbye.",
         "caller_gone": "The caller has gone. Thank you.",
+        "opt_out_offer": "Hello, this is {centre} returning your call. To never be called by us again, press 9. "
+                         "Otherwise, please hold.",
+        "opted_out": "You will not be called by us again. If you change your mind, call us and press 1 when "
+                     "asked. Goodbye.",
+        "customer_opted_out": "The customer asked never to be called again. Goodbye.",
     },
     "fa": {
         "whisper": "تماس برگشتی برای {who}، صف {queue}، زبان {language}. {note}برای وصل شدن ۱ را فشار دهید.",
@@ -85,6 +94,11 @@ TEXTS = {
         "under_a_minute": "کمتر از یک دقیقه",
         "queue_no_key": "کلیدی فشار داده نشد. تماس‌گیرنده در صف می‌ماند. خدانگهدار.",
         "caller_gone": "تماس‌گیرنده دیگر در صف نیست. سپاس.",
+        "opt_out_offer": "سلام، از {centre} با شما تماس گرفته‌ایم. اگر نمی‌خواهید دیگر هرگز با شما تماس بگیریم ۹ را "
+                         "فشار دهید. در غیر این صورت لطفاً گوشی را نگه دارید.",
+        "opted_out": "دیگر با شما تماس نمی‌گیریم. اگر نظرتان عوض شد، با ما تماس بگیرید و وقتی پرسیدیم ۱ را فشار دهید. "
+                     "خدانگهدار.",
+        "customer_opted_out": "مشتری خواست دیگر هرگز با او تماس نگیریم. خدانگهدار.",
     },
 }
 
@@ -284,19 +298,64 @@ def customer_answered() -> Response:
         queue = rt.centre.queue(callback.queue)
         if is_machine(answered_by):
             return _machine(rt, language, retry_time_for_message(queue, callback, now))
-        if attempt.dial_order != "customer_first":
-            return _twiml(VoiceResponse())  # agent first: an empty document bridges the customer to the agent
-        if attempt.agent is None or mark_bridged(session, attempt.id, now) is None:
-            return _goodbye(language, "closed")
-        agent_phone, attempt_id = attempt.agent.phone, attempt.id
-    base = rt.settings.public_base_url
+        attempt_id = attempt.id
+    # A person: before anyone is bridged they may say "never call me again" with one key (no key: go on).
     response = VoiceResponse()
+    gather = response.gather(num_digits=1, timeout=OPT_OUT_SECONDS, input="dtmf", method="POST",
+                             action=attempt_url(rt.settings.public_base_url, OPT_OUT_PATH, attempt_id))
+    _say(gather, language, _text(language, "opt_out_offer", centre=rt.centre.name))
+    _continue_to_agent(response, attempt_id, language)
+    return _twiml(response)
+
+
+@bp.post(OPT_OUT_PATH)
+@twilio_signed
+def customer_key() -> Response:
+    """The customer pressed a key during the opt-out offer: 9 lists the number and ends the call politely (the
+    callback is canceled, the agent freed); any other key goes on to the agent."""
+    rt = runtime()
+    now = rt.clock.now()
+    if (request.form.get("Digits") or "")[:1] == OPT_OUT_KEY:
+        with rt.db.session() as session:
+            callback = opt_out_on_call(session, rt.centre, _attempt_id(), now)
+            language = callback.language if callback is not None else rt.centre.default_language
+        log.info("callback attempt %s: the customer opted out by keypress", _attempt_id())
+        return _goodbye(language, "opted_out")
+    with rt.db.session() as session:
+        live = live_attempt(session, _attempt_id())
+        if live is None:
+            return _not_live(rt.centre.default_language)
+        attempt_id, language = live[0].id, live[1].language
+    response = VoiceResponse()
+    _continue_to_agent(response, attempt_id, language)
+    return _twiml(response)
+
+
+def _continue_to_agent(response: VoiceResponse, attempt_id: int, language: str) -> None:
+    """After the opt-out offer: agent first, nothing more (the end of the document bridges the customer to the
+    agent who dialed them); customer first, dial the reserved agent (fenced: a closed callback hangs up)."""
+    rt = runtime()
+    now = rt.clock.now()
+    with rt.db.session() as session:
+        live = live_attempt(session, attempt_id)
+        if live is None:
+            _say(response, language, _text(language, "not_needed"))
+            response.hangup()
+            return
+        attempt, _callback = live
+        if attempt.dial_order != "customer_first":
+            return
+        if attempt.agent is None or mark_bridged(session, attempt.id, now) is None:
+            _say(response, language, _text(language, "closed"))
+            response.hangup()
+            return
+        agent_phone = attempt.agent.phone
+    base = rt.settings.public_base_url
     _say(response, language, _text(language, "connecting", centre=rt.centre.name))
     dial = response.dial(caller_id=_caller_id(), timeout=30, method="POST",
                          action=attempt_url(base, DIAL_DONE_PATH, attempt_id))
     dial.number(agent_phone, status_callback=attempt_url(base, STATUS_PATH, attempt_id, leg="agent"),
                 status_callback_event=EVENTS, status_callback_method="POST")
-    return _twiml(response)
 
 
 def _hangup() -> VoiceResponse:

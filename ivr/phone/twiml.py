@@ -23,6 +23,7 @@ PATHS = {
     "offer": "/twilio/ivr/offer",
     "number": "/twilio/ivr/number",
     "confirm": "/twilio/ivr/number/confirm",
+    "optin": "/twilio/ivr/optin",
     "wait": "/twilio/ivr/queue/wait",
     "leave": "/twilio/ivr/queue/leave",
     "queue_done": "/twilio/ivr/queue/done",
@@ -30,7 +31,7 @@ PATHS = {
 }
 # Routes that expect the caller's input: a Redirect to one of them without a Gather before it would
 # re-ask forever without ever listening.
-_INPUT_ROUTES = {"input", "language", "offer", "number", "confirm"}
+_INPUT_ROUTES = {"input", "language", "offer", "number", "confirm", "optin"}
 MAX_HINTS_CHARS = 1000
 
 

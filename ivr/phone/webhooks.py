@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from callbacks.businesstime import BusinessCalendar, NeverOpen
 from callbacks.errors import CallbackError
+from callbacks.guard import OptedOut, remove_from_dnc
 from callbacks.phones import PhoneNumberRejected, mask, normalise
 from callbacks.spool import Spool, SpoolFileInvalid, SpoolReplayer, replay_spool, take
 from config.menus import Menu, menu_of
@@ -368,6 +369,28 @@ def confirm_view() -> Response:
     return _book_or_say(result, node_id, language, heard)
 
 
+@bp.post("/twilio/ivr/optin")
+@twilio_signed
+def optin_view() -> Response:
+    """The caller heard their number is on the do-not-call list: `1` takes it off and books the callback."""
+    node_id, language = _offer_node()
+    try:
+        e164 = normalise(_param("num"), _centre().phone_numbers)
+    except PhoneNumberRejected:
+        return _say(navigator.number_entry(_menu(), node_id, language, sorry=True))
+    heard = _heard()
+    result = navigator.opt_in_input(_menu(), node_id, language, heard, e164)
+    if isinstance(result, RequestCallback):
+        if e164 != _caller():
+            # Only the number's owner, calling from it, may take it off the list.
+            return _say(navigator.number_entry(_menu(), node_id, language, sorry=True))
+        rt = runtime()
+        with rt.db.session() as session:
+            remove_from_dnc(session, e164)
+        log.info("%s opted back in by keypress on call %s", mask(e164), _param("CallSid", request.form))
+    return _book_or_say(result, node_id, language, heard)
+
+
 def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, heard: CallerInput) -> Response:
     if isinstance(result, Step):
         return _finish_step(result, input=heard.keys or heard.kind)
@@ -382,6 +405,10 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
         if _int("t") >= MAX_DB_RETRIES:
             return _spool_callback(phone, node_id, language)
         return _retry_or_fallback(node_id, language)
+    except OptedOut:
+        log.info("callback refused at %s: %s is on the do-not-call list", node_id, mask(phone))
+        step = navigator.opted_out(_menu(), node_id, language, phone, own=phone == _caller())
+        return _finish_step(step, input=heard.keys or heard.kind)
     except CallbackError as exc:
         log.info("callback refused at %s: %s", node_id, exc.message)
         return _say(navigator.number_entry(_menu(), node_id, language, sorry=True))

@@ -31,6 +31,21 @@ _EN_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split(
 MESSAGES: dict[str, dict[str, str]] = {
     # -- layout -------------------------------------------------------------------------------------------------
     "skip_to_content": {"en": "Skip to content", "fa": "رفتن به محتوا"},
+    "verify_title": {"en": "Enter the code we texted you", "fa": "کدی را که پیامک کردیم وارد کنید"},
+    "verify_body": {
+        "en": "To make sure the number is yours, we sent a code to {phone}. Your request is stored once you enter "
+              "it. The code works for {minutes} minutes.",
+        "fa": "برای اطمینان از اینکه شماره مال شماست، کدی به {phone} فرستادیم. درخواست شما پس از وارد کردن کد ثبت "
+              "می‌شود. کد تا {minutes} دقیقه معتبر است.",
+    },
+    "code_label": {"en": "Code", "fa": "کد"},
+    "verify_submit": {"en": "Confirm", "fa": "تأیید"},
+    "new_code": {"en": "Ask for a new code", "fa": "درخواست کد تازه"},
+    "code_not_sent": {
+        "en": "We could not send the code right now. Please try again in a minute.",
+        "fa": "اکنون نتوانستیم کد را بفرستیم. لطفاً یک دقیقهٔ دیگر دوباره تلاش کنید.",
+    },
+
     "language": {"en": "Language", "fa": "زبان"},
     # -- the request form ---------------------------------------------------------------------------------------
     "form_title": {"en": "Ask us to call you back", "fa": "درخواست تماس تلفنی"},
@@ -241,6 +256,37 @@ ERRORS: dict[str, dict[str, str]] = {
         "fa": "فقط با تلفن همراه و تلفن ثابت می‌توانیم تماس بگیریم.",
     },
     "phone_denied": {"en": "We cannot call this number.", "fa": "با این شماره نمی‌توانیم تماس بگیریم."},
+    "do_not_call": {
+        "en": "This number asked never to be called by us, so we cannot call it. Its owner can opt back in by "
+              "calling us and pressing 1 when asked.",
+        "fa": "این شماره خواسته است که هرگز با آن تماس نگیریم، پس نمی‌توانیم با آن تماس بگیریم. صاحب شماره می‌تواند "
+              "با تماس با ما و فشار دادن ۱ دوباره اجازه دهد.",
+    },
+    "too_many_codes": {
+        "en": "We have sent this number too many codes. Please try again in {minutes} minutes.",
+        "fa": "برای این شماره کدهای زیادی فرستاده‌ایم. لطفاً {minutes} دقیقهٔ دیگر دوباره تلاش کنید.",
+    },
+    "code_wrong": {
+        "en": "That code is not right. You have {tries} more tries.",
+        "fa": "این کد درست نیست. {tries} بار دیگر می‌توانید تلاش کنید.",
+    },
+    "code_missing": {"en": "Please enter the code we sent you.", "fa": "لطفاً کدی را که فرستادیم وارد کنید."},
+    "code_expired": {
+        "en": "This code has expired. Please ask for a new one.",
+        "fa": "این کد منقضی شده است. لطفاً کد تازه‌ای بخواهید.",
+    },
+    "code_used": {
+        "en": "This code was already used. Please ask for a new one.",
+        "fa": "این کد پیش‌تر استفاده شده است. لطفاً کد تازه‌ای بخواهید.",
+    },
+    "code_spent": {
+        "en": "Too many wrong codes. Please ask for a new one.",
+        "fa": "کدهای نادرست زیادی وارد شد. لطفاً کد تازه‌ای بخواهید.",
+    },
+    "code_unknown": {
+        "en": "We do not know this code request. Please ask for a new code.",
+        "fa": "این درخواست کد را نمی‌شناسیم. لطفاً کد تازه‌ای بخواهید.",
+    },
     "rate_limited_phone": {
         "en": "This number has asked for too many callbacks. Please try again in {minutes} minutes.",
         "fa": "برای این شماره درخواست‌های زیادی ثبت شده است. لطفاً {minutes} دقیقهٔ دیگر دوباره تلاش کنید.",
