@@ -21,13 +21,14 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(db: Database, name: str, now: datetime) -> str:
-    """Store a new key's hash under `name` and return the key (shown once)."""
+def create_api_key(db: Database, name: str, now: datetime, *, verifies_numbers: bool = False) -> str:
+    """Store a new key's hash under `name` and return the key (shown once). `verifies_numbers`: a partner who
+    proves the customer owns the number before calling us (its requests skip the SMS code)."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with db.session() as session:
         if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
             raise InvalidRequest("api_key_exists", f"An API key named {name!r} already exists.", "name")
-        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now))
+        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now, verifies_numbers=verifies_numbers))
     return key
 
 

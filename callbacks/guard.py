@@ -61,6 +61,25 @@ class OptedOut(Conflict):
                                         "for it. Its owner can opt back in through our phone menu.", "phone")
 
 
+class VerificationRequired(CallbackError):
+    """The queue proves numbers by SMS code, and this API key is not one that verified the number itself."""
+
+    status = 403
+
+    def __init__(self, queue: str):
+        super().__init__("number_not_verified",
+                         f"Queue {queue!r} needs proof that the customer owns the number: use the web form, or an "
+                         f"API key created with --verifies-numbers (a partner that checked the number itself).",
+                         "phone")
+
+
+def needs_code(centre: ContactCentre, queue: str | None) -> bool:
+    """Whether a request for `queue` (the default queue when None; unknown queues are the service's to refuse)
+    must prove its number with a code."""
+    queue_id = queue or centre.default_queue
+    return queue_id in centre.queues and centre.queues[queue_id].verify == "sms"
+
+
 class TooManyCodes(CallbackError):
     """The number had its codes for this hour."""
 
@@ -387,6 +406,7 @@ __all__ = [
     "CodeCheck",
     "OptedOut",
     "TooManyCodes",
+    "VerificationRequired",
     "add_to_dnc",
     "breaker_state",
     "check_code",
@@ -394,6 +414,7 @@ __all__ = [
     "dial_budget",
     "is_opted_out",
     "list_dnc",
+    "needs_code",
     "opt_out_on_call",
     "refuse_if_opted_out",
     "remove_from_dnc",

@@ -98,13 +98,16 @@ def api_key() -> None:
 
 @api_key.command("create")
 @click.argument("name")
-def api_key_create(name: str) -> None:
+@click.option("--verifies-numbers", is_flag=True,
+              help="For a partner who proves the customer owns the number: its requests skip the SMS code of "
+                   "queues with 'verify: sms'.")
+def api_key_create(name: str, verifies_numbers: bool) -> None:
     """Create a key and print it once."""
     from callbacks.apikeys import create_api_key
 
     rt = runtime()
     try:
-        key = create_api_key(rt.db, name, rt.clock.now())
+        key = create_api_key(rt.db, name, rt.clock.now(), verifies_numbers=verifies_numbers)
     except CallbackError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(key)

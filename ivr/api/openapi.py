@@ -95,6 +95,11 @@ def spec(server_url: str) -> dict[str, Any]:
                         "201": {"description": "Stored; the deadline is the promise", **ok_callback},
                         "200": {"description": "The number already has an open request in that queue", **ok_callback},
                         **_errors(400, 401, 413, 415, 422, 429, 503),
+                        "403": _error_response(
+                            "`number_not_verified`: the queue needs proof that the customer owns the number "
+                            "(`verify: sms`); only keys created with `--verifies-numbers` may request for it"),
+                        "409": _error_response(
+                            "`do_not_call`: the number asked never to be called by us; nothing was stored"),
                     },
                 },
                 "get": {

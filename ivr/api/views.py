@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from callbacks.apikeys import find_api_key
 from callbacks.errors import InvalidRequest
+from callbacks.guard import VerificationRequired, needs_code
 from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, Attempt
 from callbacks.serialize import attempt_json, callback_json, event_json
 from ivr.runtime import runtime
@@ -41,6 +42,7 @@ def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
             if api_key is None:
                 return _unauthorized("The API key is not valid or has been revoked.")
             g.api_key_name = api_key.name
+            g.api_key_verifies_numbers = bool(api_key.verifies_numbers)
         return view(*args, **kwargs)
 
     return wrapper
@@ -107,12 +109,15 @@ def create_callback() -> tuple[Response, int]:
         raise InvalidRequest("phone_missing", "A phone number is required.", "phone")
     rt = runtime()
     phone = rt.service.validate_phone(data["phone"])
+    queue = _optional_text(data, "queue")
+    if needs_code(rt.centre, queue) and not g.get("api_key_verifies_numbers"):
+        raise VerificationRequired(queue or rt.centre.default_queue)
     check_phone(phone)
     result = rt.service.request(
         phone=phone,
         channel="api",
         actor=f"api:{g.api_key_name}",
-        queue=_optional_text(data, "queue"),
+        queue=queue,
         language=_optional_text(data, "language"),
         name=_optional_text(data, "name"),
         note=_optional_text(data, "note"),

@@ -45,7 +45,8 @@ def test_a_number_put_on_the_list_after_its_request_is_never_dialled(app, provid
 def test_a_number_gets_at_most_n_calls_a_day_then_waits(app, provider, clock, client):
     with_limits(app, calls_per_number_per_day=2)
     rt = app.extensions["ivr"]
-    rt.centre = rt.centre.model_copy(update={"dispatch": rt.centre.dispatch.model_copy(update={"wrap_up": timedelta(0)})})
+    dispatch = rt.centre.dispatch.model_copy(update={"wrap_up": timedelta(0)})
+    rt.centre = rt.centre.model_copy(update={"dispatch": dispatch})
     add_agents(app, 1)
     network = PhoneNetwork(client, provider)
     dispatcher = make_dispatcher(app, provider)
