@@ -35,7 +35,16 @@ from callbacks.alerts import raise_alert
 from callbacks.calls import CALLBACK_CLOSED
 from callbacks.errors import CallbackError, Conflict
 from callbacks.history import record_event, transition
-from callbacks.models import CANCELED, MISSED, Attempt, Callback, DispatchState, DoNotCall, PhoneVerification
+from callbacks.models import (
+    CANCELED,
+    MISSED,
+    OPEN_STATUSES,
+    Attempt,
+    Callback,
+    DispatchState,
+    DoNotCall,
+    PhoneVerification,
+)
 from callbacks.phones import mask
 from config.schema import ContactCentre
 
@@ -115,6 +124,20 @@ def add_to_dnc(session: Session, phone: str, now: datetime, *, source: str, acto
     except IntegrityError:
         return False  # added by someone else at the same moment
     return True
+
+
+def never_call(session: Session, centre: ContactCentre, phone: str, now: datetime, *, source: str, actor: str,
+               reason: str | None = None) -> tuple[bool, int]:
+    """List `phone` and cancel its open callbacks at once (an attempt in flight is settled as `close_callback`
+    says). Returns (newly listed, callbacks canceled)."""
+    from callbacks.attempts import close_callback
+
+    added = add_to_dnc(session, phone, now, source=source, actor=actor, reason=reason)
+    canceled = 0
+    for callback in session.scalars(select(Callback).where(Callback.phone == phone,
+                                                           Callback.status.in_(OPEN_STATUSES)).with_for_update()):
+        canceled += close_callback(session, centre, callback, CANCELED, now, actor=actor, reason=DNC_REASON)
+    return added, canceled
 
 
 def remove_from_dnc(session: Session, phone: str) -> bool:
@@ -415,6 +438,7 @@ __all__ = [
     "is_opted_out",
     "list_dnc",
     "needs_code",
+    "never_call",
     "opt_out_on_call",
     "refuse_if_opted_out",
     "remove_from_dnc",

@@ -269,6 +269,7 @@ def report_missed(since: str | None, until: str | None, queue: str | None, reaso
 
 def _area_commands() -> None:
     """The other rooms of the command: the worker, prompts, supervisors, spool, the simulator's demo and call."""
+    from cli.dnc import dnc_cli
     from cli.prompts import prompts_cli
     from cli.serve import serve_command
     from cli.simulator import commands as simulator_commands
@@ -277,7 +278,7 @@ def _area_commands() -> None:
     from cli.twilio import twilio_cli
     from cli.worker import worker_command
 
-    for command in (serve_command, worker_command, twilio_cli, prompts_cli, supervisor_cli, spool_cli,
+    for command in (serve_command, worker_command, twilio_cli, prompts_cli, supervisor_cli, spool_cli, dnc_cli,
                     *simulator_commands):
         cli.add_command(command)
 
