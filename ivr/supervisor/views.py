@@ -19,7 +19,9 @@ from flask import (
     Response,
     abort,
     current_app,
+    flash,
     g,
+    get_flashed_messages,
     jsonify,
     redirect,
     render_template,
@@ -33,11 +35,11 @@ from markupsafe import Markup
 from wtforms.validators import ValidationError
 
 from callbacks import board as board_data
-from callbacks import capacity, i18n, reports, sla
+from callbacks import capacity, guard, i18n, reports, sla
 from callbacks.accounts import ADMIN, authenticate, get_supervisor, password_fingerprint
 from callbacks.clock import ensure_utc
 from callbacks.models import Supervisor
-from callbacks.phones import mask
+from callbacks.phones import PhoneNumberRejected, mask, normalise
 from callbacks.serialize import iso
 from ivr.runtime import runtime
 from ivr.supervisor.charts import Bar, Column, Segment, horizontal_bars, stacked_columns
@@ -459,6 +461,50 @@ def acknowledge_alert(alert_id: int) -> Response:
     if _wants_json() or request.headers.get("X-CSRFToken"):
         return jsonify({"id": alert_id, "acknowledged": True, "changed": changed})
     return redirect(url_for("supervisor.board"))
+
+
+# -- do not call --------------------------------------------------------------------------------------------
+@bp.get("/dnc")
+def dnc_page() -> str:
+    """The do-not-call list (admins see full numbers and may add or remove; viewers see masked numbers)."""
+    rt = runtime()
+    admin = g.supervisor.role == ADMIN
+    with rt.db.session() as session:
+        entries = [{"phone": e.phone, "shown": e.phone if admin else mask(e.phone), "added_at": e.added_at,
+                    "source": e.source, "reason": e.reason} for e in guard.list_dnc(session)]
+    messages = [i18n.t(g.get("lang", "en"), key, phone=mask(phone)) for key, phone in
+                (m.split("|", 1) for m in get_flashed_messages() if "|" in m)]
+    return render_template("supervisor/dnc.html", entries=entries, messages=messages)
+
+
+@bp.post("/dnc")
+@admin_required
+def dnc_add() -> Response:
+    rt = runtime()
+    try:
+        phone = normalise(request.form.get("phone") or "", rt.centre.phone_numbers)
+    except PhoneNumberRejected as exc:
+        return _render_error(400, i18n.t(g.get("lang", "en"), "dnc_bad_phone", why=exc.message))
+    with rt.db.session() as session:
+        guard.never_call(session, rt.centre, phone, rt.clock.now(), source="supervisor", actor=g.supervisor.email,
+                         reason=(request.form.get("reason") or "").strip()[:300] or None)
+    flash(f"dnc_added_now|{phone}")
+    return redirect(url_for("supervisor.dnc_page"), code=303)
+
+
+@bp.post("/dnc/remove")
+@admin_required
+def dnc_remove() -> Response:
+    rt = runtime()
+    phone = (request.form.get("phone") or "")[:20]
+    with rt.db.session() as session:
+        if guard.remove_from_dnc(session, phone):
+            flash(f"dnc_removed_now|{phone}")
+    return redirect(url_for("supervisor.dnc_page"), code=303)
+
+
+def _render_error(status: int, message: str) -> Response:
+    return Response(render_template("supervisor/message.html", message=message), status=status)
 
 
 # -- reports -------------------------------------------------------------------------------------------------
