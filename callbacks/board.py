@@ -10,7 +10,9 @@ from sqlalchemy import func, select, update
 
 from callbacks.db import Database
 from callbacks.errors import NotFound
+from callbacks.guard import Breaker, breaker_state
 from callbacks.models import OPEN_STATUSES, Agent, Alert, Attempt, Callback, InboundCall
+from config.schema import ContactCentre
 
 BOARD_LIMIT = 200
 # Inbound calls with no end recorded after this long are assumed to have lost their final status callback.
@@ -61,6 +63,8 @@ class Board:
     calls: list[LiveCall]
     agents: list[AgentState]
     alerts: list[BoardAlert] = field(default_factory=list)
+    # The hourly spending breaker (None when the board was read without the centre's limits).
+    breaker: Breaker | None = None
 
 
 def agent_state(agent: Agent, now: datetime) -> tuple[str, datetime | None]:
@@ -74,9 +78,10 @@ def agent_state(agent: Agent, now: datetime) -> tuple[str, datetime | None]:
     return "free", agent.available_at or agent.shift_changed_at
 
 
-def board(db: Database, now: datetime, limit: int = BOARD_LIMIT) -> Board:
+def board(db: Database, now: datetime, limit: int = BOARD_LIMIT, centre: ContactCentre | None = None) -> Board:
     """Everything the board shows, read in one transaction."""
     with db.session() as session:
+        breaker = breaker_state(session, centre, now) if centre is not None and centre.limits.dials_per_hour else None
         open_total, at_risk_total = session.execute(
             select(func.count(), func.count(Callback.at_risk_since)).where(Callback.status.in_(OPEN_STATUSES))
         ).one()
@@ -144,7 +149,7 @@ def board(db: Database, now: datetime, limit: int = BOARD_LIMIT) -> Board:
                 .limit(ALERTS_SHOWN)
             ).all()
         ]
-    return Board(now, int(open_total), int(at_risk_total), callbacks, calls, agents, alerts)
+    return Board(now, int(open_total), int(at_risk_total), callbacks, calls, agents, alerts, breaker)
 
 
 def acknowledge_alert(db: Database, alert_id: int, by: str, now: datetime) -> bool:

@@ -47,6 +47,7 @@ class _StoreCollector:
         from prometheus_client.core import GaugeMetricFamily
         from sqlalchemy import func, select
 
+        from callbacks.guard import breaker_state, count_dnc
         from callbacks.models import Callback
 
         rt = runtime(self.app)
@@ -63,6 +64,8 @@ class _StoreCollector:
                     .select_from(Callback)
                     .where(Callback.status.in_(("pending", "dialing")), Callback.at_risk_since.is_not(None))
                 )
+                breaker = breaker_state(session, rt.centre, rt.clock.now())
+                listed = count_dnc(session)
         except Exception:  # a scrape must answer even when the database does not
             up.add_metric([], 0)
             yield up
@@ -72,6 +75,17 @@ class _StoreCollector:
         at_risk.add_metric([], risky or 0)
         up.add_metric([], 1)
         yield from (callbacks, at_risk, up)
+        # The caps (`callbacks.guard`), named as the worker's /metrics names them.
+        for name, about, value in (
+            ("ivr_dials_last_hour", "Callback attempts started in the last hour (all workers)",
+             breaker.dials_last_hour),
+            ("ivr_dials_per_hour_cap", "The hourly cap on callback attempts (0: no cap)", breaker.cap),
+            ("ivr_dial_breaker_open", "1 while the spending breaker has paused dispatch", int(breaker.is_open)),
+            ("ivr_do_not_call_numbers", "Numbers on the do-not-call list", listed),
+        ):
+            family = GaugeMetricFamily(name, about)
+            family.add_metric([], value)
+            yield family
 
 
 class _SpoolCollector:

@@ -24,7 +24,9 @@ from sqlalchemy import func, select
 from callbacks.attempts import free_agents_query
 from callbacks.clock import Clock
 from callbacks.db import Database
+from callbacks.guard import Breaker, breaker_state, count_dnc
 from callbacks.models import DIALING, PENDING, Agent, Callback
+from config.schema import ContactCentre
 from telephony.provider import CallInfo, CallRequest, ProviderError
 
 # Jobs are labelled `task`: Prometheus gives every scraped series a `job` label of its own (the scrape job).
@@ -142,9 +144,11 @@ class WorkerMetrics:
         run.__name__ = getattr(job, "__name__", name)
         return run
 
-    def watch_store(self, db: Database, clock: Clock) -> None:
-        """Add the gauges read from the database at each scrape."""
+    def watch_store(self, db: Database, clock: Clock, centre: ContactCentre | None = None) -> None:
+        """Add the gauges read from the database at each scrape (the caps' too, given the centre)."""
         self.registry.register(StoreGauges(db, clock))
+        if centre is not None:
+            self.registry.register(GuardGauges(db, clock, centre))
 
 
 class StoreGauges:
@@ -190,6 +194,37 @@ class StoreGauges:
         for queue, count in at_risk:
             risky.add_metric([queue], count)
         yield from (up, agents_free, agents_on_shift, waiting, oldest, risky)
+
+
+class GuardGauges:
+    """The spending breaker and the do-not-call list, read from the store at scrape time."""
+
+    def __init__(self, db: Database, clock: Clock, centre: ContactCentre):
+        self.db = db
+        self.clock = clock
+        self.centre = centre
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        try:
+            with self.db.session() as session:
+                breaker = breaker_state(session, self.centre, self.clock.now())
+                listed = count_dnc(session)
+        except Exception:  # a scrape must answer even when the database does not (StoreGauges says it is down)
+            return
+        yield from guard_families(breaker, listed)
+
+
+def guard_families(breaker: Breaker, listed: int) -> list[GaugeMetricFamily]:
+    """The caps' gauges, the same in the worker's and the web process's /metrics."""
+    dials = GaugeMetricFamily("ivr_dials_last_hour", "Callback attempts started in the last hour (all workers)")
+    dials.add_metric([], breaker.dials_last_hour)
+    cap = GaugeMetricFamily("ivr_dials_per_hour_cap", "The hourly cap on callback attempts (0: no cap)")
+    cap.add_metric([], breaker.cap)
+    tripped = GaugeMetricFamily("ivr_dial_breaker_open", "1 while the spending breaker has paused dispatch")
+    tripped.add_metric([], 1 if breaker.is_open else 0)
+    dnc = GaugeMetricFamily("ivr_do_not_call_numbers", "Numbers on the do-not-call list")
+    dnc.add_metric([], listed)
+    return [dials, cap, tripped, dnc]
 
 
 def _aware(moment: datetime) -> datetime:

@@ -74,7 +74,7 @@ class Worker:
         self.clock = clock
         self.worker_id = worker_id or new_worker_id()
         self.metrics = metrics or WorkerMetrics()
-        self.metrics.watch_store(db, clock)
+        self.metrics.watch_store(db, clock, centre)
         # Every call asked of the provider is counted and noted (for the per-attempt log lines) on its way.
         self.provider = MeteredProvider(provider, self.metrics, clock)
         self.dispatcher = Dispatcher(db, centre, self.provider, clock, worker_id=self.worker_id, base_url=base_url,

@@ -274,7 +274,7 @@ def _board_json() -> dict[str, Any]:
     rt = runtime()
     lang, zone = g.lang, rt.centre.zone
     now = rt.clock.now()
-    snapshot = board_data.board(rt.db, now)
+    snapshot = board_data.board(rt.db, now, centre=rt.centre)
     admin = g.supervisor.role == ADMIN
 
     def when(value: datetime | None, with_date: bool = False) -> str:
@@ -339,6 +339,13 @@ def _board_json() -> dict[str, Any]:
             for a in snapshot.agents
         ],
         "forecast": _forecast_json(now, lang, zone),
+        "breaker": None if snapshot.breaker is None else {
+            "open": snapshot.breaker.is_open,
+            "dials_last_hour": snapshot.breaker.dials_last_hour,
+            "cap": snapshot.breaker.cap,
+            "text": i18n.t(lang, "breaker_open" if snapshot.breaker.is_open else "breaker_closed",
+                           count=snapshot.breaker.dials_last_hour, cap=snapshot.breaker.cap),
+        },
         "alerts": [
             {
                 "id": a.alert.id,

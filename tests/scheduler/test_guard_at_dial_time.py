@@ -153,3 +153,33 @@ def test_two_workers_together_never_start_more_than_the_hourly_cap(app, provider
     rt = app.extensions["ivr"]
     with rt.db.session() as session:
         assert session.scalar(select(Callback).where(Callback.status == DIALING)) is not None
+
+
+def test_the_open_breaker_shows_on_the_board_and_in_both_processes_metrics(app, provider, clock, client):
+    from prometheus_client import generate_latest
+
+    from scheduler.worker import Worker
+    from tests.support.network import BASE_URL, CALLER_ID
+    from tests.support.supervisor import add_account, log_in
+
+    with_limits(app, dials_per_hour=1)
+    rt = app.extensions["ivr"]
+    add_agents(app, 2)
+    request_callback(app, "+989120000001")
+    request_callback(app, "+989120000002")
+    worker = Worker(rt.db, rt.centre, provider, clock, base_url=BASE_URL, caller_id=CALLER_ID, worker_id="w-cap",
+                    sleep=lambda _s: None)
+    worker.dispatch_job()
+    clock.advance(seconds=5)
+    worker.dispatch_job()
+    scraped = generate_latest(worker.metrics.registry).decode()
+    assert "ivr_dial_breaker_open 1.0" in scraped and "ivr_dials_last_hour 1.0" in scraped
+    web = client.get("/metrics").get_data(as_text=True)
+    assert "ivr_dial_breaker_open 1.0" in web
+    log_in(client, add_account(app))
+    board = client.get("/supervisor/board.json?lang=en").get_json()
+    assert board["breaker"]["open"] is True
+    assert "Dialling is paused" in board["breaker"]["text"]
+    assert any(a["kind"] == "dial_breaker" for a in board["alerts"])
+    page = client.get("/supervisor/?lang=fa").get_data(as_text=True)
+    assert 'id="breaker"' in page and 'data-open="1"' in page

@@ -160,6 +160,12 @@
     document.getElementById("at-risk-total").textContent = digits(state.at_risk_total);
     document.getElementById("calls-total").textContent = digits(state.calls.length);
     document.getElementById("free-total").textContent = digits(state.agents.filter(function (a) { return a.state === "free"; }).length);
+    var breaker = document.getElementById("breaker");
+    if (breaker && state.breaker) {
+      breaker.textContent = state.breaker.text;
+      breaker.className = state.breaker.open ? "notice error" : "muted";
+      breaker.setAttribute("data-open", state.breaker.open ? "1" : "0");
+    }
     renderAlerts();
     renderForecast();
     renderCallbacks();
