@@ -5,7 +5,7 @@
 const TEXT = {
   en: {
     title: "Contact centre on a laptop", sound: "Sound (speech synthesis)",
-    intro: "Call the support line from your phone below, press keys or say words, wait in the queue or ask for a callback. When the worker calls back, the agent's phone and then yours ring here: answer both. While you wait in the queue, the worker rings a free agent: answer their phone and press 1 to take your call.",
+    intro: "Call the support line from your phone below, press keys or say words, wait in the queue or ask for a callback. When the worker calls back, the agent's phone and then yours ring here: answer both. While you wait in the queue, the worker rings a free agent: answer their phone and press 1 to take your call. When we call you back, press 9 before the agent comes on to never be called by us again; a web request shows its code under Text messages.",
     your_phone: "Your phone", your_number: "Your number", call: "Call", agents: "Agents' phones", queues: "Queues",
     messages: "Text messages", off_shift: "off shift", no_agents: "No agents yet: add one with “ivr agent add NAME PHONE”.",
     answer: "Answer", voicemail: "Let voicemail answer", decline: "Decline", say: "Say", hangup: "Hang up",
@@ -17,7 +17,7 @@ const TEXT = {
   },
   fa: {
     title: "مرکز تماس روی لپ‌تاپ", sound: "صدا (تبدیل متن به گفتار)",
-    intro: "از گوشی خود در پایین با خط پشتیبانی تماس بگیرید، کلید بزنید یا چیزی بگویید، در صف بمانید یا درخواست تماس برگشتی بدهید. وقتی سامانه تماس می‌گیرد، اول گوشی کارشناس و بعد گوشی شما اینجا زنگ می‌خورد: هر دو را جواب دهید. وقتی در صف هستید، سامانه با کارشناس آزاد تماس می‌گیرد: گوشی او را جواب دهید و ۱ را بزنید تا به شما وصل شود.",
+    intro: "از گوشی خود در پایین با خط پشتیبانی تماس بگیرید، کلید بزنید یا چیزی بگویید، در صف بمانید یا درخواست تماس برگشتی بدهید. وقتی سامانه تماس می‌گیرد، اول گوشی کارشناس و بعد گوشی شما اینجا زنگ می‌خورد: هر دو را جواب دهید. وقتی در صف هستید، سامانه با کارشناس آزاد تماس می‌گیرد: گوشی او را جواب دهید و ۱ را بزنید تا به شما وصل شود. وقتی با شما تماس می‌گیریم، پیش از وصل شدن کارشناس ۹ را بزنید تا دیگر هرگز با شما تماس نگیریم؛ کد درخواست وب در پیامک‌ها دیده می‌شود.",
     your_phone: "گوشی شما", your_number: "شمارهٔ شما", call: "تماس با", agents: "گوشی کارشناسان", queues: "صف‌ها",
     messages: "پیامک‌ها", off_shift: "خارج از شیفت", no_agents: "هنوز کارشناسی نیست: با «ivr agent add NAME PHONE» اضافه کنید.",
     answer: "پاسخ", voicemail: "پیغام‌گیر پاسخ دهد", decline: "رد تماس", say: "بگو", hangup: "قطع تماس",
