@@ -42,7 +42,7 @@ def test_a_number_put_on_the_list_after_its_request_is_never_dialled(app, provid
     assert attempts_of(app, callback) == []
 
 
-def test_a_number_gets_at_most_n_calls_a_day_then_waits(app, provider, clock, client):
+def test_a_number_gets_at_most_n_calls_a_day_across_queues(app, provider, clock, client):
     with_limits(app, calls_per_number_per_day=2)
     rt = app.extensions["ivr"]
     dispatch = rt.centre.dispatch.model_copy(update={"wrap_up": timedelta(0)})
