@@ -25,9 +25,9 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Update, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -210,6 +210,12 @@ def forget_verification(session: Session, public_id: str) -> None:
                     .execution_options(synchronize_session=False))
 
 
+def _changed(session: Session, statement: Update) -> int:
+    """Rows an UPDATE changed (the compare-and-swap's answer)."""
+    result = cast("CursorResult[Any]", session.execute(statement))
+    return int(result.rowcount)
+
+
 @dataclass(frozen=True)
 class CodeCheck:
     """What typing a code achieved: `result` is ok, wrong, expired, used, spent (no tries left) or unknown."""
@@ -250,12 +256,12 @@ def check_code(session: Session, centre: ContactCentre, secret: str, public_id: 
             return CodeCheck("expired", phone=row.phone)
         return CodeCheck("spent", phone=row.phone)
 
-    counted = session.execute(
+    counted = _changed(session,
         update(PhoneVerification)
         .where(PhoneVerification.id == row.id, PhoneVerification.used_at.is_(None),
                PhoneVerification.expires_at > now, PhoneVerification.tries < max_tries)
         .values(tries=PhoneVerification.tries + 1)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False))
     if counted != 1:
         return _why_not()
     session.refresh(row)
@@ -263,9 +269,9 @@ def check_code(session: Session, centre: ContactCentre, secret: str, public_id: 
     if not hmac.compare_digest(code_hash(secret, row.public_id, typed), row.code_hash):
         left = max(0, max_tries - row.tries)
         return CodeCheck("wrong" if left else "spent", phone=row.phone, tries_left=left)
-    won = session.execute(
+    won = _changed(session,
         update(PhoneVerification).where(PhoneVerification.id == row.id, PhoneVerification.used_at.is_(None))
-        .values(used_at=now).execution_options(synchronize_session=False)).rowcount
+        .values(used_at=now).execution_options(synchronize_session=False))
     if won != 1:
         return CodeCheck("used", phone=row.phone)
     return CodeCheck("ok", request=dict(row.request), phone=row.phone)

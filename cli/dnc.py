@@ -59,8 +59,9 @@ def dnc_list(fmt: str) -> None:
     """Print the list, newest first (full numbers: this is an operator's command)."""
     rt = runtime()
     with rt.db.session() as session:
-        rows = [{"phone": e.phone, "added_at": e.added_at.isoformat(), "source": e.source, "actor": e.actor,
-                 "reason": e.reason} for e in list_dnc(session)]
+        rows: list[dict[str, str]] = [
+            {"phone": e.phone, "added_at": e.added_at.isoformat(), "source": e.source, "actor": e.actor,
+             "reason": e.reason or ""} for e in list_dnc(session)]
     if fmt == "json":
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -68,4 +69,4 @@ def dnc_list(fmt: str) -> None:
         click.echo("nobody is on the do-not-call list")
         return
     for row in rows:
-        click.echo(f"{row['phone']:<16} {row['added_at'][:16]}  {row['source']:<10} {row['reason'] or ''}")
+        click.echo(f"{row['phone']:<16} {row['added_at'][:16]}  {row['source']:<10} {row['reason']}")

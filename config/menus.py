@@ -186,7 +186,6 @@ class Phrases(Strict):
     opted_out_own: str = ("This number asked never to be called by us, so we cannot call it back. "
                           "To be called by us again, press 1.")
     opted_out_other: str = "That number asked never to be called by us, so we cannot call it."
-    opted_in: str = "Thank you. We may call you again."
 
 
 DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
@@ -227,7 +226,6 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
             "To be called by us again, press 1."
         ),
         "opted_out_other": "That number asked never to be called by us, so we cannot call it.",
-        "opted_in": "Thank you. We may call you again.",
         "weekdays": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
     },
     "fa": {
@@ -271,7 +269,6 @@ DEFAULT_PHRASES: dict[str, dict[str, Any]] = {
             "اگر می‌خواهید دوباره با شما تماس بگیریم، ۱ را فشار دهید."
         ),
         "opted_out_other": "آن شماره خواسته است که هرگز با آن تماس نگیریم، پس نمی‌توانیم با آن تماس بگیریم.",
-        "opted_in": "سپاسگزاریم. از این پس می‌توانیم دوباره با شما تماس بگیریم.",
         "weekdays": ["دوشنبه", "سه‌شنبه", "چهارشنبه", "پنجشنبه", "جمعه", "شنبه", "یکشنبه"],
     },
 }

@@ -30,6 +30,7 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import generate_csrf, validate_csrf
 from markupsafe import Markup
 from wtforms.validators import ValidationError
@@ -479,14 +480,15 @@ def dnc_page() -> str:
     with rt.db.session() as session:
         entries = [{"phone": e.phone, "shown": e.phone if admin else mask(e.phone), "added_at": e.added_at,
                     "source": e.source, "reason": e.reason} for e in guard.list_dnc(session)]
+    flashed = [str(m) for m in get_flashed_messages()]
     messages = [i18n.t(g.get("lang", "en"), key, phone=mask(phone)) for key, phone in
-                (m.split("|", 1) for m in get_flashed_messages() if "|" in m)]
+                (m.split("|", 1) for m in flashed if "|" in m)]
     return render_template("supervisor/dnc.html", entries=entries, messages=messages)
 
 
 @bp.post("/dnc")
 @admin_required
-def dnc_add() -> Response:
+def dnc_add() -> ResponseReturnValue:
     rt = runtime()
     try:
         phone = normalise(request.form.get("phone") or "", rt.centre.phone_numbers)
@@ -501,7 +503,7 @@ def dnc_add() -> Response:
 
 @bp.post("/dnc/remove")
 @admin_required
-def dnc_remove() -> Response:
+def dnc_remove() -> ResponseReturnValue:
     rt = runtime()
     phone = (request.form.get("phone") or "")[:20]
     with rt.db.session() as session:

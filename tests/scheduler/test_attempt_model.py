@@ -465,6 +465,12 @@ class PromiseModel(RuleBasedStateMachine):
         dial = root.find("Dial")
         if dial is not None:
             self.bridged(leg, dial)
+        elif leg.parent is not None and root.find("Hangup") is None:
+            # A customer's key at the opt-out offer other than 9: the empty document lets them through.
+            self.assert_live(leg.attempt_id, "customer let through to the agent")
+            self.assert_one_customer_up(leg)
+            leg.stage = "talking"
+            self.network.legs[leg.parent].stage = "talking"
         else:
             self.network.end(leg, "completed", 5)
 
