@@ -35,8 +35,8 @@ from callbacks.attempts import (
     mark_bridged,
 )
 from callbacks.calls import ANSWERED_BY, CALL_STATUSES, TERMINAL_CALL_STATUSES, is_machine
-from callbacks.guard import OPT_OUT_KEY, opt_out_on_call
-from callbacks.models import AgentCall, InboundCall
+from callbacks.guard import OPT_OUT_KEY, OPTED_OUT, opt_out_on_call
+from callbacks.models import AgentCall, Attempt, InboundCall
 from callbacks.policy import retry_time_for_message
 from config.menus import DEFAULT_VOICES
 from ivr.phone.signature import twilio_signed
@@ -270,8 +270,15 @@ def agent_connect() -> Response:
 @twilio_signed
 def dial_done() -> Response:
     """The customer leg ended; tell the agent and hang up (the status callbacks carry the outcome)."""
-    language = runtime().centre.default_language
+    rt = runtime()
+    language = rt.centre.default_language
     key = "dial_done" if request.form.get("DialCallStatus") == "completed" else "not_reached"
+    attempt_id = _attempt_id()
+    if attempt_id is not None:
+        with rt.db.session() as session:
+            attempt = session.get(Attempt, attempt_id)
+            if attempt is not None and attempt.outcome == OPTED_OUT:
+                key = "customer_opted_out"  # the agent waited on the line: tell them why it ended
     return _goodbye(language, key)
 
 

@@ -11,6 +11,7 @@ from callbacks.guard import OPT_OUT_KEY, OPTED_OUT, OPTED_OUT_REASON, is_opted_o
 from callbacks.models import CANCELED, COMPLETED, DoNotCall
 from telephony.fake import FakeProvider
 from tests.support.network import (
+    BASE_URL,
     CALLER_ID,
     CUSTOMER,
     PhoneNetwork,
@@ -73,6 +74,10 @@ def test_pressing_9_lists_the_number_ends_the_call_cancels_the_callback_and_free
     [attempt] = attempts_of(app, callback)
     assert attempt.outcome == OPTED_OUT and attempt.state == "ended"
     assert agent(app, ag.id).busy_call_sid is None
+    # The agent, who waited on the line, is told why the call ended.
+    told = network.twiml(f"{BASE_URL}/twilio/outbound/dial-done?attempt={attempt.id}",
+                         {"CallSid": provider.calls_to(ag.phone)[-1].sid, "DialCallStatus": "completed"})
+    assert "asked never to be called again" in said(told)
     with app.extensions["ivr"].db.session() as session:
         entry = session.get(DoNotCall, CUSTOMER)
         assert entry is not None and entry.source == "keypress"
