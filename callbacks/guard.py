@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, func, select, update
+from sqlalchemy import CursorResult, Update, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -185,6 +185,7 @@ def start_verification(session: Session, centre: ContactCentre, secret: str, pho
     Raises TooManyCodes when the number had `codes_per_number_per_hour` codes in the last hour.
     """
     policy = centre.verification
+    _purge_old_codes(session, now)
     _lock_number(session, phone)
     recent = list(session.scalars(
         select(PhoneVerification.created_at).where(PhoneVerification.phone == phone,
@@ -200,6 +201,19 @@ def start_verification(session: Session, centre: ContactCentre, secret: str, pho
     session.add(row)
     session.flush()
     return row, code
+
+
+# Codes (and the requests waiting on them, with names and notes) are kept this long, then deleted.
+KEEP_CODES = timedelta(days=1)
+
+
+def _purge_old_codes(session: Session, now: datetime, batch: int = 100) -> None:
+    """Delete a batch of codes older than KEEP_CODES (oldest first: ids grow with time), so that pending requests'
+    personal data does not pile up; each new code request takes out a little of the rubbish."""
+    old = select(PhoneVerification.id).where(PhoneVerification.created_at < now - KEEP_CODES) \
+        .order_by(PhoneVerification.id).limit(batch)
+    session.execute(delete(PhoneVerification).where(PhoneVerification.id.in_(old.scalar_subquery()))
+                    .execution_options(synchronize_session=False))
 
 
 def forget_verification(session: Session, public_id: str) -> None:

@@ -135,3 +135,12 @@ def test_queues_without_verification_store_at_once(app, client, db):
     stored = submit(client, phone=STRANGER, queue="billing")
     assert stored.status_code == 201
     assert texts_to(app, E164) == []
+
+
+def test_old_codes_and_the_requests_waiting_on_them_are_deleted_after_a_day(app, client, db, clock):
+    submit(client, phone=STRANGER, name="Sara")
+    clock.advance(days=1, seconds=1)
+    submit(client, phone="09121112233")
+    with db.session() as session:
+        phones = [row.phone for row in session.scalars(select(PhoneVerification))]
+    assert phones == ["+989121112233"]
