@@ -1,4 +1,4 @@
-"""`ivr dnc add|remove|list`: the operator's hand on the do-not-call list."""
+"""`ivr dnc add|remove|list`: the operator's hand on the do-not-call list; `ivr api-key create --verifies-numbers`."""
 
 from __future__ import annotations
 
@@ -41,3 +41,17 @@ def test_list_and_remove(app):
 def test_a_number_we_could_never_call_is_refused_with_the_reason(app):
     result = app.test_cli_runner().invoke(dnc_cli, ["add", "hello"])
     assert result.exit_code != 0 and "not a number we could call" in result.output
+
+
+def test_a_partner_key_that_verifies_numbers_is_created_with_its_flag(app):
+    from sqlalchemy import select
+
+    from callbacks.models import ApiKey
+    from cli.main import api_key
+
+    runner = app.test_cli_runner()
+    assert runner.invoke(api_key, ["create", "partner", "--verifies-numbers"]).exit_code == 0
+    assert runner.invoke(api_key, ["create", "plain"]).exit_code == 0
+    with app.extensions["ivr"].db.session() as session:
+        flags = {k.name: k.verifies_numbers for k in session.scalars(select(ApiKey))}
+    assert flags == {"partner": True, "plain": False}
