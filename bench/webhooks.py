@@ -1,0 +1,153 @@
+"""The phone tree's webhooks under load, beside Twilio's own Flask IVR sample and a bare WSGI app.
+
+Each step is served by `gunicorn -w 2` sync workers with the project's configuration (as `ivr serve` runs it),
+against SQLite and then PostgreSQL; every request is signed (X-Twilio-Signature over the public URL and the
+form) and carries its own call (CallSid), as Twilio's would. The peers are measured in the same run with the same
+load generator: the sample's welcome step (`bench/peers/twilio_sample.py`, no signature, no state) and a WSGI
+callable that answers fixed TwiML (`bench/peers/bare_wsgi.py`).
+
+Ratios: a step's requests/s over the sample's at the same connection count (goal >= 0.5); p99 against the goals
+(< 30 ms at 16 connections, < 60 ms at 64).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from twilio.request_validator import RequestValidator
+
+from bench.harness import AUTH_TOKEN, Curve, Load, Prepared, Row, Run, Server, database, http, wrk_run
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+CALLER = "+989121234567"
+CALLED = "+442080000000"  # fixes the language (English): no language menu
+P99_GOALS = {16: 30.0, 64: 60.0}
+
+
+def call_sids(n: int) -> list[str]:
+    return ["CA" + secrets.token_hex(16) for _ in range(n)]
+
+
+def signed(base: str, path: str, params: dict[str, str]) -> Prepared:
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(base + path, params)
+    return Prepared("POST", path, urlencode(params), (*FORM.items(), ("X-Twilio-Signature", signature)))
+
+
+def _call(sid: str) -> dict[str, str]:
+    return {"AccountSid": "AC" + "0" * 32, "CallSid": sid, "From": CALLER, "To": CALLED, "Direction": "inbound"}
+
+
+STEPS: dict[str, Callable[[str, str], tuple[str, dict[str, str]]]] = {
+    "incoming call (/twilio/voice)": lambda base, sid: ("/twilio/voice", {**_call(sid), "CallStatus": "ringing"}),
+    "menu step (/twilio/ivr/input, Digits=1)": lambda base, sid: (
+        "/twilio/ivr/input?n=main&l=en",
+        {**_call(sid), "CallStatus": "in-progress", "Digits": "1"},
+    ),
+    "queue wait (/twilio/ivr/queue/wait)": lambda base, sid: (
+        "/twilio/ivr/queue/wait?n=agent&l=en",
+        {**_call(sid), "CallStatus": "in-progress", "QueuePosition": "3", "AvgQueueTime": "60", "QueueSid": "QU" + "1" * 32},
+    ),
+    "status callback (/twilio/status)": lambda base, sid: (
+        "/twilio/status",
+        {**_call(sid), "CallStatus": "completed", "SequenceNumber": "3", "CallDuration": "42"},
+    ),
+}
+
+
+def app_env(database_url: str, base: str, instance: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": database_url,
+        "PUBLIC_BASE_URL": base,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_PHONE_NUMBER": CALLED,
+        "TELEPHONY": "twilio",
+        "SECRET_KEY": "bench-secret-key-" + "x" * 32,
+        "INSTANCE_PATH": instance,
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def connection_counts(run: Run) -> list[int]:
+    return [16, 64] if run.quick else [4, 16, 64]
+
+
+def seconds(run: Run) -> float:
+    return 3 if run.quick else 8
+
+
+def peers(run: Run) -> dict[int, Load]:
+    """The sample's welcome step at every connection count (and the bare WSGI floor); returns the sample's."""
+    sample: dict[int, Load] = {}
+    body = urlencode({**_call("CA" + "0" * 32), "CallStatus": "ringing"})
+    for label, app, path in (
+        ("peer: Twilio sample welcome", "bench.peers.twilio_sample:app", "/ivr/welcome"),
+        ("peer: bare WSGI", "bench.peers.bare_wsgi:app", "/"),
+    ):
+        curve = Curve(label)
+        with Server(app) as server:
+            req = Prepared("POST", path, body, tuple(FORM.items()))
+            status, _ = http(server.base, req)
+            assert status == 200, f"{label} answered {status}"
+            for c in connection_counts(run):
+                load = wrk_run(server.base, [req], connections=c, seconds=seconds(run))
+                curve.add(c, load)
+                if app.endswith("twilio_sample:app"):
+                    sample[c] = load
+                run.add(Row("webhooks", f"{label} c={c}", load.rps, "req/s",
+                            detail={"p50_ms": load.p50_ms, "p99_ms": load.p99_ms, "errors": load.errors}))
+                run.add(Row("webhooks", f"{label} c={c} p99", load.p99_ms, "ms", higher_is_better=False))
+            rss = server.worker_rss_mib()
+            run.add(Row("memory", f"{label} worker RSS after load", max(rss), "MiB", higher_is_better=False,
+                        detail={"workers": rss}))
+        run.curves.append(curve)
+    return sample
+
+
+def ours(run: Run, kind: str, sample: dict[int, Load]) -> None:
+    with database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-instance-") as instance:
+        server = Server("ivr.app:create_app()", project_config=True)
+        server.env.update(app_env(url, server.base, instance))
+        pool = 300 if run.quick else 1000
+        with server:
+            for step, build in STEPS.items():
+                sids = call_sids(pool)
+                requests = [signed(server.base, *build(server.base, sid)) for sid in sids]
+                if step.startswith("menu"):
+                    # The menu step's URL is the one the incoming call's <Gather> names.
+                    status, twiml = http(server.base, signed(server.base, *STEPS["incoming call (/twilio/voice)"](
+                        server.base, sids[0])))
+                    assert status == 200 and "/twilio/ivr/input?n=main" in twiml, twiml[:500]
+                for req in requests[:3]:
+                    status, text = http(server.base, req)
+                    assert status in (200, 204), f"{step}: {status} {text[:300]}"
+                curve = Curve(f"{kind}: {step.split(' (')[0]}")
+                for c in connection_counts(run):
+                    load = wrk_run(server.base, requests, connections=c, seconds=seconds(run))
+                    curve.add(c, load)
+                    peer = sample.get(c)
+                    if load.errors:
+                        print(f"  !! {load.errors} errors (non-2xx, timeouts, socket) in {step} c={c}")
+                    run.add(Row("webhooks", f"{kind} {step} c={c}", load.rps, "req/s",
+                                peer=peer.rps if peer else None, peer_name="sample welcome", goal=">= 0.5",
+                                detail={"errors": load.errors, "p50_ms": load.p50_ms, "p90_ms": load.p90_ms}))
+                    goal = P99_GOALS.get(c)
+                    run.add(Row("webhooks", f"{kind} {step} c={c} p99", load.p99_ms, "ms",
+                                peer=peer.p99_ms if peer else None, peer_name="sample welcome",
+                                goal=f"< {goal:g} ms" if goal else "", higher_is_better=False))
+                run.curves.append(curve)
+            rss = server.worker_rss_mib()
+            run.add(Row("memory", f"{kind} web worker RSS after load", max(rss), "MiB", goal="<= 60 MiB",
+                        higher_is_better=False, detail={"workers": rss, "master": server.master_rss_mib()}))
+
+
+def main(run: Run) -> None:
+    print("# Webhooks: gunicorn -w 2 (sync), wrk -t2, signed requests", flush=True)
+    sample = peers(run)
+    kinds = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
+    for kind in kinds:
+        ours(run, kind.strip(), sample)
