@@ -68,7 +68,7 @@ class Server:
         self.port = free_port()
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)  # noqa: SIM115
+        self.log = tempfile.NamedTemporaryFile(prefix="bench-gunicorn-", suffix=".log", delete=False)
 
     @property
     def base(self) -> str:
@@ -211,7 +211,7 @@ def http(base: str, req: Prepared) -> tuple[int, str]:
     data = req.body.encode() if req.body else None
     request = urllib.request.Request(base + req.path, data=data, method=req.method, headers=dict(req.headers))
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")

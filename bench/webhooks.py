@@ -49,7 +49,8 @@ STEPS: dict[str, Callable[[str, str], tuple[str, dict[str, str]]]] = {
     ),
     "queue wait (/twilio/ivr/queue/wait)": lambda base, sid: (
         "/twilio/ivr/queue/wait?n=agent&l=en",
-        {**_call(sid), "CallStatus": "in-progress", "QueuePosition": "3", "AvgQueueTime": "60", "QueueSid": "QU" + "1" * 32},
+        {**_call(sid), "CallStatus": "in-progress", "QueuePosition": "3", "AvgQueueTime": "60",
+         "QueueSid": "QU" + "1" * 32},
     ),
     "status callback (/twilio/status)": lambda base, sid: (
         "/twilio/status",
