@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import inbound_queue
@@ -168,6 +168,7 @@ def status() -> tuple[str, int]:
     except BadStatus as exc:
         log.warning("status callback refused: %s", exc)
         return str(exc), 400
+    found = True
     with rt.db.session() as session:
         if attempt_id is not None:
             result = apply_leg_status(session, rt.centre, attempt_id, leg, report, now)
@@ -177,20 +178,31 @@ def status() -> tuple[str, int]:
         elif agent_call_id is not None:
             inbound_queue.apply_status(session, rt.centre, agent_call_id, report, now)
         else:
-            _inbound_status(session, request.form, report, now)
+            found = _inbound_status(session, request.form, report, now)
+    if attempt_id is None and agent_call_id is None and not found:
+        # The call's journey may still be on its way from this process's batch writer: write it, then look again.
+        from ivr.phone.webhooks import flush_journey
+
+        if flush_journey(current_app):
+            with rt.db.session() as session:
+                _inbound_status(session, request.form, report, now)
     return "", 204
 
 
-def _inbound_status(session: Any, form: Any, report: LegStatus, now: Any) -> None:
-    """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey)."""
+def _inbound_status(session: Any, form: Any, report: LegStatus, now: Any) -> bool:
+    """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey). False when
+    the call has no row (yet)."""
     from sqlalchemy import select
 
     call = session.scalar(select(InboundCall).where(InboundCall.call_sid == report.call_sid))
-    if call is None or (report.sequence is not None and report.sequence <= (call.last_sequence or -1)):
-        return
+    if call is None:
+        return False
+    if report.sequence is not None and report.sequence <= (call.last_sequence or -1):
+        return True
     call.last_sequence = report.sequence
     if report.status in TERMINAL_CALL_STATUSES:
         inbound_queue.end_inbound_call(call, now)
+    return True
 
 
 # -- agent first -----------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ that are not a call at all), and does database work through the time box so a sl
 
 from __future__ import annotations
 
+import atexit
 import logging
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -48,6 +49,8 @@ class VoiceRuntime:
     audio: AudioIndex
     spool: Spool
     replayer: SpoolReplayer | None = None
+    # The journey's batch writer (off the request path); None: each visit written in the time box, as it comes.
+    journal: journey.JourneyWriter | None = None
 
 
 
@@ -133,7 +136,20 @@ def _record(**fields: Any) -> None:
     if not call_sid:
         return
     visit = journey.Visit(call_sid=call_sid, at=runtime().clock.now(), **fields)
-    _voice().timebox.try_run(journey.record, runtime().db, visit)
+    voice = _voice()
+    if voice.journal is not None:
+        voice.journal.put(visit)
+    else:
+        voice.timebox.try_run(journey.record, runtime().db, visit)
+
+
+def flush_journey(app: Flask, timeout: float = 1.0) -> bool:
+    """Write this process's pending journey visits now (before reading a call's row back); True when there were
+    some and they are written."""
+    voice = app.extensions.get("ivr_voice")
+    if voice is None or voice.journal is None or not voice.journal.pending:
+        return False
+    return voice.journal.flush(timeout)
 
 
 def _situation(queue: str | None, *, agents: bool) -> Situation:
@@ -376,7 +392,8 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
         return _say(navigator.number_entry(_menu(), node_id, language))
     try:
         booked = _voice().timebox.run(
-            _request_callback, runtime(), phone, _queue_for(node_id), language, _param("CallSid", request.form)
+            _request_callback, runtime(), phone, _queue_for(node_id), language, _param("CallSid", request.form),
+            _voice().journal,
         )
     except TooSlow:
         if _int("t") >= MAX_DB_RETRIES:
@@ -393,8 +410,12 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
     return _finish_step(step, callback_id=callback.id, input=heard.keys or heard.kind)
 
 
-def _request_callback(rt: Any, phone: str, queue: str, language: str, call_sid: str) -> tuple[Any, bool]:
+def _request_callback(
+    rt: Any, phone: str, queue: str, language: str, call_sid: str, journal: journey.JourneyWriter | None = None
+) -> tuple[Any, bool]:
     """Store the callback (durably, before the caller hears the promise); keep a queue leaver's arrival time."""
+    if journal is not None:
+        journal.flush(1.0)  # this process's visits of the call (its queue arrival) first
     arrived = journey.arrival(rt.db, call_sid) if call_sid else None
     result = rt.service.request(
         phone=phone,
@@ -535,6 +556,11 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     audio_dir = app.config.get("IVR_PROMPTS_DIR") or f"{instance}/prompts"
     spool = Spool(app.config.get("IVR_SPOOL_DIR") or f"{instance}/spool")
     voice = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir), spool=spool)
+    # Batched off the request path unless IVR_JOURNEY_BATCH is false (default: batched, except under TESTING).
+    if rt is not None and app.config.get("IVR_JOURNEY_BATCH", not app.testing):
+        db = rt.db
+        voice.journal = journey.JourneyWriter(lambda visits: journey.record_many(db, visits))
+        atexit.register(voice.journal.close)
     app.extensions["ivr_voice"] = voice
     if rt is not None:
         rt.spool = spool
