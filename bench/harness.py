@@ -207,11 +207,11 @@ def wrk_run(base: str, requests: Sequence[Prepared], *, connections: int, second
 
 
 def http(base: str, req: Prepared) -> tuple[int, str]:
-    """Send one prepared request (warm-up and checks)."""
+    """Send one prepared request (warm-up and checks; a worker still importing the app may take seconds)."""
     data = req.body.encode() if req.body else None
     request = urllib.request.Request(base + req.path, data=data, method=req.method, headers=dict(req.headers))
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode(errors="replace")

@@ -146,7 +146,7 @@ class JourneyWriter:
             self._pending.append(visit)
             if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
                 self._start()
-            if len(self._pending) >= self.batch:
+            if len(self._pending) == 1 or len(self._pending) >= self.batch:
                 self._cond.notify_all()
 
     def _start(self) -> None:
