@@ -81,10 +81,15 @@ def seconds(run: Run) -> float:
     return 3 if run.quick else 8
 
 
+SAMPLE_APP = "bench.peers.twilio_sample:app"
+SAMPLE_BODY = urlencode({**_call("CA" + "0" * 32), "CallStatus": "ringing"})
+SAMPLE_REQUEST = Prepared("POST", "/ivr/welcome", SAMPLE_BODY, tuple(FORM.items()))
+
+
 def peers(run: Run) -> dict[int, Load]:
     """The sample's welcome step at every connection count (and the bare WSGI floor); returns the sample's."""
     sample: dict[int, Load] = {}
-    body = urlencode({**_call("CA" + "0" * 32), "CallStatus": "ringing"})
+    body = SAMPLE_BODY
     for label, app, path in (
         ("peer: Twilio sample welcome", "bench.peers.twilio_sample:app", "/ivr/welcome"),
         ("peer: bare WSGI", "bench.peers.bare_wsgi:app", "/"),
@@ -109,7 +114,9 @@ def peers(run: Run) -> dict[int, Load]:
     return sample
 
 
-def ours(run: Run, kind: str, sample: dict[int, Load]) -> None:
+def ours(run: Run, kind: str, sample_server: Server) -> None:
+    """Each step at each connection count, right after the sample's welcome step at the same count (this machine
+    is shared: the peer measured next to each figure keeps the ratio honest when the load around it changes)."""
     with database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-instance-") as instance:
         server = Server("ivr.app:create_app()", project_config=True)
         server.env.update(app_env(url, server.base, instance))
@@ -128,9 +135,9 @@ def ours(run: Run, kind: str, sample: dict[int, Load]) -> None:
                     assert status in (200, 204), f"{step}: {status} {text[:300]}"
                 curve = Curve(f"{kind}: {step.split(' (')[0]}")
                 for c in connection_counts(run):
+                    peer = wrk_run(sample_server.base, [SAMPLE_REQUEST], connections=c, seconds=seconds(run))
                     load = wrk_run(server.base, requests, connections=c, seconds=seconds(run))
                     curve.add(c, load)
-                    peer = sample.get(c)
                     if load.errors:
                         print(f"  !! {load.errors} errors (non-2xx, timeouts, socket) in {step} c={c}")
                     run.add(Row("webhooks", f"{kind} {step} c={c}", load.rps, "req/s",
@@ -148,7 +155,8 @@ def ours(run: Run, kind: str, sample: dict[int, Load]) -> None:
 
 def main(run: Run) -> None:
     print("# Webhooks: gunicorn -w 2 (sync), wrk -t2, signed requests", flush=True)
-    sample = peers(run)
+    peers(run)
     kinds = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
-    for kind in kinds:
-        ours(run, kind.strip(), sample)
+    with Server(SAMPLE_APP) as sample_server:
+        for kind in kinds:
+            ours(run, kind.strip(), sample_server)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import atexit
 import logging
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,10 @@ MAX_DB_RETRIES = 2
 MAX_PARAM = 64
 # How often the web process moves spooled callback requests into the database.
 SPOOL_REPLAY_SECONDS = 30.0
+# Prepared TwiML: how many documents a process keeps, and for how long (see VoiceRuntime.rendered).
+MAX_RENDERED = 2048
+RENDERED_SECONDS = 10.0
+MAX_CALLERS_KNOWN = 4096
 # The callback offer's routes: on a call whose database retries ran out, they keep the count (see _say).
 _OFFER_ROUTES = ("offer", "number", "confirm")
 
@@ -51,6 +56,11 @@ class VoiceRuntime:
     replayer: SpoolReplayer | None = None
     # The journey's batch writer (off the request path); None: each visit written in the time box, as it comes.
     journal: journey.JourneyWriter | None = None
+    # Prepared TwiML: the document of a step already rendered (a menu's steps are the same for every caller),
+    # kept RENDERED_SECONDS so that prompt audio rendered meanwhile (`ivr prompts render`) is picked up; None: off.
+    rendered: dict[Any, tuple[float, str]] | None = None
+    # Callers' numbers as normalised (E.164 or refused), per raw From.
+    callers: dict[tuple[int, str], str | None] = field(default_factory=dict)
 
 
 
@@ -94,10 +104,19 @@ def _caller() -> str | None:
     raw = _param("From", request.form)
     if not raw or raw.lower() in ("anonymous", "restricted", "unknown", "private"):
         return None
+    rules = _centre().phone_numbers
+    known = _voice().callers
+    key = (id(rules), raw)
+    if key in known:
+        return known[key]
     try:
-        return normalise(raw, _centre().phone_numbers)
+        number: str | None = normalise(raw, rules)
     except PhoneNumberRejected:
-        return None
+        number = None
+    if len(known) >= MAX_CALLERS_KNOWN:
+        known.clear()
+    known[key] = number
+    return number
 
 
 def _twiml(document: str) -> Response:
@@ -113,7 +132,20 @@ def _say(step: Step) -> Response:
     tries = _int("t")
     if tries >= MAX_DB_RETRIES:
         step = _keeping_retries(step, tries)
-    return _twiml(_renderer().render(step))
+    rendered = _voice().rendered
+    if rendered is None:
+        return _twiml(_renderer().render(step))
+    rt = runtime()
+    key = (id(rt.centre), rt.settings.public_base_url, step)
+    now = time.monotonic()
+    hit = rendered.get(key)
+    if hit is not None and now - hit[0] < RENDERED_SECONDS:
+        return _twiml(hit[1])
+    document = _renderer().render(step)
+    if len(rendered) >= MAX_RENDERED:
+        rendered.clear()
+    rendered[key] = (now, document)
+    return _twiml(document)
 
 
 def _keeping_retries(step: Step, tries: int) -> Step:
@@ -556,6 +588,8 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     audio_dir = app.config.get("IVR_PROMPTS_DIR") or f"{instance}/prompts"
     spool = Spool(app.config.get("IVR_SPOOL_DIR") or f"{instance}/spool")
     voice = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir), spool=spool)
+    if app.config.get("IVR_TWIML_CACHE", not app.testing):
+        voice.rendered = {}
     # Batched off the request path unless IVR_JOURNEY_BATCH is false (default: batched, except under TESTING).
     if rt is not None and app.config.get("IVR_JOURNEY_BATCH", not app.testing):
         db = rt.db
