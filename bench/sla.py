@@ -26,7 +26,7 @@ def _median(action, repeat: int = 3) -> tuple[float, object]:  # type: ignore[no
 def main(run: Run) -> None:
     from callbacks.db import Database
     from callbacks.models import Callback
-    from callbacks.sla import sla_figures
+    from callbacks.sla import roll_up, sla_figures
 
     rows = 100_000 if run.quick else 1_000_000
     print(f"# SLA figures: {rows:,} callbacks over 90 days, PostgreSQL", flush=True)
@@ -35,11 +35,11 @@ def main(run: Run) -> None:
         db = Database(url)
         zone = ZoneInfo("Asia/Tehran")
         since, until = NOW - timedelta(days=90), NOW
-        prepare = getattr(__import__("callbacks.sla", fromlist=["x"]), "refresh_rollup", None)
-        if prepare is not None:  # the daily rollup, as the worker keeps it
-            started = time.perf_counter()
-            prepare(db, zone, NOW)
-            print(f"    rollup built in {time.perf_counter() - started:.1f} s")
+        live, _ = _median(lambda: sla_figures(db, zone, since, until), 1)
+        # The daily rollup, as the worker keeps it (once; then a minute's check finds nothing to do).
+        started = time.perf_counter()
+        rows_written = roll_up(db, zone, NOW)
+        print(f"    rollup: {rows_written} rows written in {time.perf_counter() - started:.1f} s")
 
         def count() -> int:
             with db.session() as session:
@@ -49,6 +49,8 @@ def main(run: Run) -> None:
         peer, _ = _median(count)
         seconds, _ = _median(lambda: sla_figures(db, zone, since, until))
         db.dispose()
-    run.add(Row("sla", f"SLA figures, 90 days, {rows:,} callbacks", round(seconds * 1000, 1), "ms",
+    run.add(Row("sla", f"SLA figures, 90 days, {rows:,} callbacks (live query)", round(live * 1000, 1), "ms",
+                peer=round(peer * 1000, 1), peer_name="count(*) of the rows", higher_is_better=False))
+    run.add(Row("sla", f"SLA figures, 90 days, {rows:,} callbacks (daily rollup)", round(seconds * 1000, 1), "ms",
                 peer=round(peer * 1000, 1), peer_name="count(*) of the rows", goal="< 500 ms",
                 higher_is_better=False))

@@ -153,8 +153,62 @@ def ours(run: Run, kind: str, sample_server: Server) -> None:
                         higher_is_better=False, detail={"workers": rss, "master": server.master_rss_mib()}))
 
 
+IN_PROCESS = r"""
+import json, os, sys, time
+from bench.webhooks import STEPS, SAMPLE_REQUEST, signed, call_sids
+from bench.peers.twilio_sample import app as sample
+from ivr.app import create_app
+base = os.environ["PUBLIC_BASE_URL"]
+n = int(sys.argv[1])
+
+def per_request(client, requests):
+    for r in requests[:20]:
+        client.post(r.path, data=r.body, headers=dict(r.headers))
+    best = None
+    for _ in range(3):  # the best of three: this machine is shared
+        started = time.perf_counter()
+        for r in requests:
+            response = client.post(r.path, data=r.body, headers=dict(r.headers))
+            assert response.status_code in (200, 204), response.data[:200]
+        took = (time.perf_counter() - started) / len(requests) * 1000
+        best = took if best is None else min(best, took)
+    return best
+
+out = {"sample": per_request(sample.test_client(), [SAMPLE_REQUEST] * n)}
+app = create_app()
+client = app.test_client()
+for step, build in STEPS.items():
+    out[step] = per_request(client, [signed(base, *build(base, sid)) for sid in call_sids(n)])
+    out["sample after " + step] = per_request(sample.test_client(), [SAMPLE_REQUEST] * n)
+print(json.dumps(out))
+"""
+
+
+def in_process(run: Run, kind: str) -> None:
+    """Each step's cost in one process (Flask's test client, no server, no network), beside the sample's welcome
+    step measured right after it: the CPU a request costs, the figure least disturbed by a shared machine."""
+    import json
+    import subprocess
+    import sys
+
+    from bench.harness import ROOT
+
+    with database(kind) as url, tempfile.TemporaryDirectory(prefix="bench-instance-") as instance:
+        base = "http://127.0.0.1:5000"
+        env = {**os.environ, **app_env(url, base, instance), "PYTHONPATH": str(ROOT)}
+        out = subprocess.run([sys.executable, "-c", IN_PROCESS, "300" if run.quick else "1000"], env=env, cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout
+        costs = json.loads(out.strip().splitlines()[-1])
+    for step in STEPS:
+        peer = costs["sample after " + step]
+        run.add(Row("webhooks", f"{kind} {step} in one process", round(costs[step], 3), "ms/req",
+                    peer=round(peer, 3), peer_name="sample welcome", goal=">= 0.5", higher_is_better=False))
+
+
 def main(run: Run) -> None:
     print("# Webhooks: gunicorn -w 2 (sync), wrk -t2, signed requests", flush=True)
+    for kind in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(","):
+        in_process(run, kind.strip())
     peers(run)
     kinds = os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",")
     with Server(SAMPLE_APP) as sample_server:
