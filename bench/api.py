@@ -11,6 +11,8 @@ import json
 import tempfile
 from datetime import UTC, datetime
 
+import yaml
+
 from bench.harness import Prepared, Row, Run, Server, database, http, wrk_run
 from bench.webhooks import app_env
 
@@ -18,6 +20,7 @@ from bench.webhooks import app_env
 def main(run: Run) -> None:
     from callbacks.apikeys import create_api_key
     from callbacks.db import Database
+    from config.settings import EXAMPLE_CONFIG
 
     seconds = 3 if run.quick else 8
     print("# API: POST /api/v1/callbacks, gunicorn -w 2, wrk -t2 -c16, PostgreSQL", flush=True)
@@ -29,9 +32,16 @@ def main(run: Run) -> None:
         key = create_api_key(db, "bench", datetime.now(UTC))
         db.dispose()
         server = Server("ivr.app:create_app()", project_config=True)
-        # The per-key and per-client limits are the product's defence, not the figure measured here.
         server.env.update(app_env(url, server.base, instance))
-        server.env.update(RATELIMIT_STORAGE_URL="memory://")
+        # The per-client, per-key and per-phone limits are the product's defence, not the figure measured here: the
+        # example configuration with limits no load generator on one address reaches.
+        config = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+        config["limits"] = {"per_phone": "1000 per hour", "per_client": "1000000 per minute",
+                            "api_per_key": "1000000 per minute"}
+        config_path = f"{instance}/bench.yaml"
+        with open(config_path, "w") as out:
+            yaml.safe_dump(config, out, allow_unicode=True)
+        server.env.update(RATELIMIT_STORAGE_URL="memory://", IVR_CONFIG=config_path)
         headers = (("Content-Type", "application/json"), ("Authorization", f"Bearer {key}"))
         requests = [Prepared("POST", "/api/v1/callbacks",
                              json.dumps({"phone": f"+98912{i:07d}", "queue": "general"}), headers)
