@@ -42,6 +42,8 @@ SPOOL_REPLAY_SECONDS = 30.0
 MAX_RENDERED = 2048
 RENDERED_SECONDS = 10.0
 MAX_CALLERS_KNOWN = 4096
+# An hour's average wait moves slowly: read once per this many seconds per queue and process.
+RECENT_WAIT_SECONDS = 10.0
 # The callback offer's routes: on a call whose database retries ran out, they keep the count (see _say).
 _OFFER_ROUTES = ("offer", "number", "confirm")
 
@@ -59,6 +61,9 @@ class VoiceRuntime:
     # Prepared TwiML: the document of a step already rendered (a menu's steps are the same for every caller),
     # kept RENDERED_SECONDS so that prompt audio rendered meanwhile (`ivr prompts render`) is picked up; None: off.
     rendered: dict[Any, tuple[float, str]] | None = None
+    # Each queue's recent average wait (the hold announcement's estimate over the last hour), kept
+    # RECENT_WAIT_SECONDS per process; None: read at every announcement.
+    waits: dict[str, tuple[float, timedelta | None]] | None = None
     # Callers' numbers as normalised (E.164 or refused), per raw From.
     callers: dict[tuple[int, str], str | None] = field(default_factory=dict)
 
@@ -494,11 +499,7 @@ def wait_view() -> Response:
     queue = _queue_for(node_id)
     expected: int | None = None
     if position:
-        rt = runtime()
-        try:
-            history = _voice().timebox.run(journey.recent_wait, rt.db, queue, rt.clock.now())
-        except TooSlow:
-            history = None
+        history = _recent_wait(queue)
         if history is not None:
             expected = round(history.total_seconds() * position / 60)
         else:
@@ -506,6 +507,23 @@ def wait_view() -> Response:
             per_caller = avg if avg > 0 else _menu().human.default_handle_time
             expected = round(per_caller * position / 60)
     return _say(navigator.hold(_menu(), node_id, language, position, expected))
+
+
+def _recent_wait(queue: str) -> timedelta | None:
+    """The queue's average wait over the last hour (None without history or when the database is slow)."""
+    rt, voice = runtime(), _voice()
+    now = time.monotonic()
+    if voice.waits is not None:
+        known = voice.waits.get(queue)
+        if known is not None and now - known[0] < RECENT_WAIT_SECONDS:
+            return known[1]
+    try:
+        history = voice.timebox.run(journey.recent_wait, rt.db, queue, rt.clock.now())
+    except TooSlow:
+        return None
+    if voice.waits is not None:
+        voice.waits[queue] = (now, history)
+    return history
 
 
 @bp.post("/twilio/ivr/queue/leave")
@@ -590,6 +608,7 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     voice = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir), spool=spool)
     if app.config.get("IVR_TWIML_CACHE", not app.testing):
         voice.rendered = {}
+        voice.waits = {}
     # Batched off the request path unless IVR_JOURNEY_BATCH is false (default: batched, except under TESTING).
     if rt is not None and app.config.get("IVR_JOURNEY_BATCH", not app.testing):
         db = rt.db

@@ -42,3 +42,15 @@ def test_callers_at_different_places_in_the_queue_each_hear_their_own(prepared_a
     ninth = caller.post("/twilio/ivr/queue/wait?n=agent&l=en", {"QueuePosition": "9", "AvgQueueTime": "60"})
     assert third.body != ninth.body
     assert "3" in third.said and "9" in ninth.said
+
+
+def test_the_hold_estimate_reads_the_queues_history_once_per_interval(prepared_app: Any, monkeypatch: Any) -> None:
+    from ivr.phone import journey
+
+    reads: list[str] = []
+    real = journey.recent_wait
+    monkeypatch.setattr(journey, "recent_wait", lambda db, queue, now: reads.append(queue) or real(db, queue, now))
+    caller = Caller(prepared_app.test_client(), prepared_app, called=ENGLISH_LINE)
+    for position in ("3", "4", "5"):
+        caller.post("/twilio/ivr/queue/wait?n=agent&l=en", {"QueuePosition": position, "AvgQueueTime": "60"})
+    assert reads == ["general"]
