@@ -24,6 +24,8 @@ from callbacks.models import Agent, InboundCall
 from config.schema import ContactCentre
 
 log = logging.getLogger(__name__)
+# A status callback can beat its call's first visit (written by another web worker's batch): it waits this long.
+STATUS_PATIENCE = 5.0
 # A call looping through menus for hours must not grow its row without bound.
 MAX_PATH_ENTRIES = 200
 
@@ -47,6 +49,10 @@ class Visit:
     answered_after: timedelta | None = None
     callback_id: int | None = None
     ended: bool = False
+    # A status callback of the call (Twilio's SequenceNumber, and whether the call is over): applied in sequence
+    # order to a call the tree has seen; never creates a row.
+    from_status: bool = False
+    sequence: int | None = None
 
 
 def record(db: Database, visit: Visit) -> None:
@@ -54,15 +60,23 @@ def record(db: Database, visit: Visit) -> None:
     record_many(db, [visit])
 
 
-def record_many(db: Database, visits: Sequence[Visit]) -> None:
-    """Write `visits` (in order) in one transaction: one read of the calls' rows, one commit."""
+def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
+    """Write `visits` (in order) in one transaction: one read of the calls' rows, one commit. Returns the status
+    visits of calls with no row yet (their first webhook's visit may still be on its way from another process)."""
+    unknown: list[Visit] = []
     if not visits:
-        return
+        return unknown
     with db.session() as session:
         sids = sorted({v.call_sid for v in visits})
         calls = {c.call_sid: c for c in session.scalars(select(InboundCall).where(InboundCall.call_sid.in_(sids)))}
         for visit in visits:
             call = calls.get(visit.call_sid)
+            if visit.from_status:
+                if call is None:
+                    unknown.append(visit)
+                else:
+                    _apply_status(call, visit)
+                continue
             if call is None:
                 call = InboundCall(
                     call_sid=visit.call_sid,
@@ -76,6 +90,18 @@ def record_many(db: Database, visits: Sequence[Visit]) -> None:
                 session.add(call)
                 calls[visit.call_sid] = call
             _apply(call, visit)
+    return unknown
+
+
+def _apply_status(call: InboundCall, visit: Visit) -> None:
+    """A status callback: its end recorded in SequenceNumber order (late and repeated ones change nothing)."""
+    from callbacks.inbound_queue import end_inbound_call
+
+    if visit.sequence is not None and visit.sequence <= (call.last_sequence or -1):
+        return
+    call.last_sequence = visit.sequence
+    if visit.ended:
+        end_inbound_call(call, visit.at)
 
 
 def _apply(call: InboundCall, visit: Visit) -> None:
@@ -124,9 +150,13 @@ class JourneyWriter:
     not a promise to the caller). A forked process starts its own thread on its first visit.
     """
 
-    def __init__(self, write: Callable[[list[Visit]], None], *, interval: float = 0.05, batch: int = 500,
-                 limit: int = 20_000, retry: float = 1.0):
+    def __init__(self, write: Callable[[list[Visit]], list[Visit] | None], *, interval: float = 0.05,
+                 batch: int = 500, limit: int = 20_000, retry: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
         self.write, self.interval, self.batch, self.limit, self.retry = write, interval, batch, limit, retry
+        self.clock = clock
+        # Status visits of calls not written yet, with when they were first handed over (see `STATUS_PATIENCE`).
+        self._early: list[tuple[float, Visit]] = []
         self.dropped = 0
         self._pending: deque[Visit] = deque()
         self._busy = False
@@ -158,9 +188,9 @@ class JourneyWriter:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stopping:
+                while not self._pending and not self._early and not self._stopping:
                     self._cond.wait()
-                if not self._pending:
+                if self._stopping and not self._pending:
                     return
                 # Let a batch gather (a burst of webhooks becomes one transaction).
                 if len(self._pending) < self.batch and not self._stopping:
@@ -175,9 +205,21 @@ class JourneyWriter:
                     self._cond.notify_all()
 
     def _write(self, taken: list[Visit]) -> None:
+        early, self._early = self._early, []
+        if early:
+            taken = [v for _, v in early] + taken
+        first_seen = {id(v): at for at, v in early}
         for attempt in range(2):
             try:
-                self.write(taken)
+                result = self.write(taken)
+                unknown = result if isinstance(result, list) else []
+                now = self.clock()
+                for visit in unknown:
+                    since = first_seen.get(id(visit), now)
+                    if now - since < STATUS_PATIENCE:
+                        self._early.append((since, visit))
+                    else:
+                        log.info("status of call %s dropped: the call has no journey", visit.call_sid[:40])
                 return
             except IntegrityError:
                 # Another web worker created one of these calls' rows meanwhile: read them again and merge.
@@ -186,6 +228,8 @@ class JourneyWriter:
             except Exception:
                 break
         log.warning("call journey: %d visits not written yet; retrying", len(taken), exc_info=True)
+        taken = taken[len(early):]
+        self._early = early
         with self._cond:
             # Back at the front, in order, for the next round (bounded by `limit` like new visits).
             room = max(self.limit - len(self._pending), 0)
@@ -197,7 +241,7 @@ class JourneyWriter:
 
     @property
     def pending(self) -> bool:
-        """Visits handed over and not yet written."""
+        """Visits handed over and not yet written (status visits waiting for their call aside)."""
         return bool(self._pending) or self._busy
 
     def flush(self, timeout: float = 5.0) -> bool:

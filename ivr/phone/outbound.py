@@ -38,6 +38,7 @@ from callbacks.calls import ANSWERED_BY, CALL_STATUSES, TERMINAL_CALL_STATUSES, 
 from callbacks.models import AgentCall, InboundCall
 from callbacks.policy import retry_time_for_message
 from config.menus import DEFAULT_VOICES
+from ivr.phone import journey
 from ivr.phone.signature import twilio_signed
 from ivr.runtime import runtime
 
@@ -168,7 +169,15 @@ def status() -> tuple[str, int]:
     except BadStatus as exc:
         log.warning("status callback refused: %s", exc)
         return str(exc), 400
-    found = True
+    if attempt_id is None and agent_call_id is None:
+        from ivr.phone.webhooks import journey_writer
+
+        journal = journey_writer(current_app)
+        if journal is not None:
+            # An inbound call's end joins its journey's batch (in order with this process's visits of the call).
+            journal.put(journey.Visit(report.call_sid, now, from_status=True, sequence=report.sequence,
+                                      ended=report.status in TERMINAL_CALL_STATUSES))
+            return "", 204
     with rt.db.session() as session:
         if attempt_id is not None:
             result = apply_leg_status(session, rt.centre, attempt_id, leg, report, now)
@@ -178,20 +187,13 @@ def status() -> tuple[str, int]:
         elif agent_call_id is not None:
             inbound_queue.apply_status(session, rt.centre, agent_call_id, report, now)
         else:
-            found = _inbound_status(session, request.form, report, now)
-    if attempt_id is None and agent_call_id is None and not found:
-        # The call's journey may still be on its way from this process's batch writer: write it, then look again.
-        from ivr.phone.webhooks import flush_journey
-
-        if flush_journey(current_app):
-            with rt.db.session() as session:
-                _inbound_status(session, request.form, report, now)
+            _inbound_status(session, request.form, report, now)
     return "", 204
 
 
 def _inbound_status(session: Any, form: Any, report: LegStatus, now: Any) -> bool:
     """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey). False when
-    the call has no row (yet)."""
+    the call has no row."""
     from sqlalchemy import select
 
     call = session.scalar(select(InboundCall).where(InboundCall.call_sid == report.call_sid))

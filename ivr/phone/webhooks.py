@@ -180,13 +180,10 @@ def _record(**fields: Any) -> None:
         voice.timebox.try_run(journey.record, runtime().db, visit)
 
 
-def flush_journey(app: Flask, timeout: float = 1.0) -> bool:
-    """Write this process's pending journey visits now (before reading a call's row back); True when there were
-    some and they are written."""
+def journey_writer(app: Flask) -> journey.JourneyWriter | None:
+    """This process's journey batch writer (None when visits are written as they come)."""
     voice = app.extensions.get("ivr_voice")
-    if voice is None or voice.journal is None or not voice.journal.pending:
-        return False
-    return voice.journal.flush(timeout)
+    return voice.journal if voice is not None else None
 
 
 def _situation(queue: str | None, *, agents: bool) -> Situation:

@@ -53,7 +53,12 @@ def test_a_webhook_does_not_wait_for_a_stuck_journey_write(batched_app: Any) -> 
     voice = batched_app.extensions["ivr_voice"]
     release = threading.Event()
     real_write = voice.journal.write
-    voice.journal.write = lambda visits: (release.wait(10), real_write(visits))
+
+    def stuck(visits: list[Visit]) -> Any:
+        release.wait(10)
+        return real_write(visits)
+
+    voice.journal.write = stuck
     try:
         caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE)
         started = time.monotonic()
@@ -90,7 +95,12 @@ def test_a_failing_database_keeps_the_visits_and_writes_them_when_it_is_back(sql
 def test_beyond_its_limit_the_writer_drops_the_oldest_and_says_so(caplog: Any) -> None:
     written: list[Visit] = []
     gate = threading.Event()
-    writer = JourneyWriter(lambda visits: (gate.wait(10), written.extend(visits)), interval=0.01, batch=2, limit=3)
+
+    def slow(visits: list[Visit]) -> None:
+        gate.wait(10)
+        written.extend(visits)
+
+    writer = JourneyWriter(slow, interval=0.01, batch=2, limit=3)
     for i in range(8):
         writer.put(Visit(f"CA{i:032d}", DEFAULT_NOW, node="main"))
     gate.set()
@@ -120,10 +130,45 @@ def test_two_web_workers_batches_of_one_call_make_one_row_in_the_callers_order(s
     assert calls[0].started_at == DEFAULT_NOW
 
 
-def test_a_hang_up_reported_before_the_batch_is_written_still_ends_the_call(batched_app: Any) -> None:
-    voice = batched_app.extensions["ivr_voice"]
-    voice.journal.interval = 30.0  # the batch would wait long: the status callback must not depend on it
-    caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE).dial()
-    caller.post("/twilio/status", {"CallStatus": "completed", "SequenceNumber": "3", "Direction": "inbound"})
+def test_a_hang_up_joins_the_calls_batch_and_late_statuses_change_nothing(batched_app: Any) -> None:
+    journal = batched_app.extensions["ivr_voice"].journal
+    caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE).dial().press("1")
+    for sequence, status in ((0, "in-progress"), (2, "completed"), (1, "ringing")):  # late and out of order
+        caller.post("/twilio/status", {"CallStatus": status, "SequenceNumber": str(sequence), "Direction": "inbound"})
+    assert journal.flush(5)
     call = row(batched_app, caller.call_sid)
-    assert call is not None and call.ended_at is not None
+    assert (call.outcome, call.outcome_node, call.last_sequence) == ("hung_up", "billing", 2)
+    assert call.ended_at is not None
+
+
+def test_a_status_that_beats_its_calls_first_visit_waits_for_it(sqlite_db: Any) -> None:
+    sid = "CA" + "3" * 32
+    writer = JourneyWriter(lambda visits: journey.record_many(sqlite_db, visits), interval=0.01)
+    # Another web worker answered the call; its batch has not landed yet when this one has the hang-up.
+    writer.put(Visit(sid, DEFAULT_NOW + timedelta(seconds=9), from_status=True, sequence=3, ended=True))
+    assert writer.flush(5)
+    time.sleep(0.05)
+    assert row_of(sqlite_db, sid) is None
+    journey.record_many(sqlite_db, [Visit(sid, DEFAULT_NOW, node="main", caller_masked="+98912***4567")])
+    deadline = time.monotonic() + 5
+    while (call := row_of(sqlite_db, sid)).ended_at is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    writer.close()
+    assert call.ended_at == DEFAULT_NOW + timedelta(seconds=9) and call.outcome == "hung_up"
+
+
+def test_a_status_of_a_call_the_tree_never_saw_is_dropped_after_a_while(sqlite_db: Any) -> None:
+    ticks = [0.0]
+    writer = JourneyWriter(lambda visits: journey.record_many(sqlite_db, visits), interval=0.01,
+                           clock=lambda: ticks[0])
+    writer.put(Visit("CA" + "4" * 32, DEFAULT_NOW, from_status=True, sequence=1, ended=True))
+    time.sleep(0.1)
+    ticks[0] = journey.STATUS_PATIENCE + 1
+    time.sleep(0.1)
+    writer.close()
+    assert writer._early == [] and row_of(sqlite_db, "CA" + "4" * 32) is None
+
+
+def row_of(db: Any, call_sid: str) -> InboundCall | None:
+    with db.session() as session:
+        return session.scalar(select(InboundCall).where(InboundCall.call_sid == call_sid))
