@@ -173,7 +173,7 @@ def status() -> tuple[str, int]:
         from ivr.phone.webhooks import journey_writer
 
         journal = journey_writer(current_app)
-        if journal is not None:
+        if journal is not None and report.call_sid:
             # An inbound call's end joins its journey's batch (in order with this process's visits of the call).
             journal.put(journey.Visit(report.call_sid, now, from_status=True, sequence=report.sequence,
                                       ended=report.status in TERMINAL_CALL_STATUSES))
