@@ -121,9 +121,13 @@ def ours(run: Run, kind: str, sample_server: Server) -> None:
         server = Server("ivr.app:create_app()", project_config=True)
         server.env.update(app_env(url, server.base, instance))
         pool = 300 if run.quick else 1000
+        answered: list[str] = []
         with server:
             for step, build in STEPS.items():
-                sids = call_sids(pool)
+                # A status callback is about a call the tree answered: the incoming step's calls.
+                sids = answered if step.startswith("status") else call_sids(pool)
+                if step.startswith("incoming"):
+                    answered = sids
                 requests = [signed(server.base, *build(server.base, sid)) for sid in sids]
                 if step.startswith("menu"):
                     # The menu step's URL is the one the incoming call's <Gather> names.
@@ -177,8 +181,10 @@ def per_request(client, requests):
 out = {"sample": per_request(sample.test_client(), [SAMPLE_REQUEST] * n)}
 app = create_app()
 client = app.test_client()
+answered = call_sids(n)  # status callbacks are about calls the tree answered
 for step, build in STEPS.items():
-    out[step] = per_request(client, [signed(base, *build(base, sid)) for sid in call_sids(n)])
+    sids = answered if step.startswith(("incoming", "status")) else call_sids(n)
+    out[step] = per_request(client, [signed(base, *build(base, sid)) for sid in sids])
     out["sample after " + step] = per_request(sample.test_client(), [SAMPLE_REQUEST] * n)
 print(json.dumps(out))
 """
