@@ -615,6 +615,10 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     if rt is not None:
         rt.spool = spool
         _start_spool_replay(app, rt, voice)
+    # Only Twilio gets in (signed), and a caller must never hear a rate limit: nothing for the limiter to count.
+    from ivr.web.ratelimit import limiter
+
+    limiter.exempt(bp)
     app.register_blueprint(bp)
 
 
