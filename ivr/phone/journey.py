@@ -301,7 +301,8 @@ def recent_wait(db: Database, queue: str, now: datetime, window: timedelta = tim
                 InboundCall.answered_at >= now - window,
             )
         ).all()
-    waits = [answered - enqueued for enqueued, answered in rows if answered >= enqueued]
+    waits = [answered - enqueued for enqueued, answered in rows
+             if enqueued is not None and answered is not None and answered >= enqueued]
     if len(waits) < 3:
         return None
     return sum(waits, timedelta(0)) / len(waits)

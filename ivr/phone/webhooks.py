@@ -197,7 +197,8 @@ def _situation(queue: str | None, *, agents: bool) -> Situation:
         next_opening = None if is_open else calendar.next_opening(now)
     except NeverOpen:
         next_opening = None
-    on_shift, free = 1, ()
+    on_shift = 1
+    free: tuple[str, ...] = ()
     if agents and is_open:
         staff = _voice().timebox.run(journey.staffing, rt.db, queue or centre.default_queue, now)
         on_shift, free = staff.on_shift, staff.free_numbers
