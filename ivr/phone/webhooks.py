@@ -39,7 +39,7 @@ MAX_PARAM = 64
 # How often the web process moves spooled callback requests into the database.
 SPOOL_REPLAY_SECONDS = 30.0
 # Prepared TwiML: how many documents a process keeps, and for how long (see VoiceRuntime.rendered).
-MAX_RENDERED = 2048
+MAX_RENDERED = 512
 RENDERED_SECONDS = 10.0
 MAX_CALLERS_KNOWN = 4096
 # An hour's average wait moves slowly: read once per this many seconds per queue and process.
