@@ -61,8 +61,11 @@ coverage: setup-test
 	$(BIN)/python -m pytest -n auto -p no:cacheprovider --cov --cov-report=term:skip-covered
 	@echo "total coverage: $$($(BIN)/coverage report --format=total)%"
 
+# Every benchmark table beside its peers (BENCH=quick for a short run): table, bench/results/*.json and a plot.
 bench: setup-test
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	@./scripts/install-bench-packages.sh
+	$(BIN)/python -m bench $(if $(filter quick,$(BENCH)),--quick,)
 
 clean:
 	rm -rf $(VENV) instance *.egg-info .pytest_cache .ruff_cache .mypy_cache .coverage .coverage.* htmlcov test-artifacts

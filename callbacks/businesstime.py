@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
+import types
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 import holidays as holidays_lib
 
@@ -111,7 +116,31 @@ class BusinessCalendar:
 
 @lru_cache(maxsize=64)
 def _country_holidays(country: str, subdivision: str | None, year: int) -> holidays_lib.HolidayBase:
-    return holidays_lib.country_holidays(country, subdiv=subdivision, years=year)
+    calendar: holidays_lib.HolidayBase = _country_class(country)(subdiv=subdivision, years=year)
+    return calendar
+
+
+@lru_cache(maxsize=8)
+def _country_class(country: str) -> Any:
+    """The `holidays` calendar class of one country, importing that country's module only.
+
+    `holidays.countries` imports every country (some 280 modules, about 8 MiB in each process) when it is imported
+    as a package; its modules import nothing of one another, so one is loaded here under a bare package module
+    when nothing has imported the real one yet. The registry names the module and class of each code.
+    """
+    from holidays.registry import COUNTRIES
+
+    code = country.upper()
+    found = next(((module, names[0]) for module, names in COUNTRIES.items() if code in names[1:]), None)
+    if found is None:
+        raise ValueError(f"the holidays package has no calendar for country {country!r}")
+    module_name, class_name = found
+    package = "holidays.countries"
+    if package not in sys.modules:
+        bare = types.ModuleType(package)
+        bare.__path__ = [str(Path(holidays_lib.__file__).parent / "countries")]
+        sys.modules[package] = bare
+    return getattr(importlib.import_module(f"{package}.{module_name}"), class_name)
 
 
 _calendars: dict[int, tuple[ContactCentre, BusinessCalendar]] = {}

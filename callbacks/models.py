@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -491,3 +492,22 @@ class PhoneVerification(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_phone_verifications_phone_created_at", "phone", "created_at"),)
+
+
+class SlaDay(Base):
+    """The SLA figures of one local day (in `zone`) and queue, written once every callback requested that day is
+    final (`callbacks.sla.roll_up`): counts, and `waits` = {seconds from request to conversation: how many}."""
+
+    __tablename__ = "sla_days"
+
+    zone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requested: Mapped[int]
+    completed: Mapped[int]
+    canceled: Mapped[int]
+    missed: Mapped[int]
+    unreachable: Mapped[int]
+    attempts_closed: Mapped[int]
+    waits: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime]

@@ -111,10 +111,11 @@ class Holidays(Strict):
     def _known_country(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        import holidays
+        # The registry's codes: asking the package for its supported countries would import every country's module.
+        from holidays.registry import EntityLoader
 
         value = value.upper()
-        if value not in holidays.list_supported_countries():
+        if value not in set(EntityLoader.get_country_codes()):
             raise ValueError(f"the holidays package has no calendar for country {value!r}")
         return value
 

@@ -28,6 +28,7 @@ from callbacks.alerts import raise_alert
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.models import PENDING, Attempt, Callback, CallbackEvent, WorkerLock
+from callbacks.sla import roll_up
 from config.schema import ContactCentre
 from scheduler.customer_sms import send_customer_sms
 from scheduler.delivery import Notifier, deliver_pending
@@ -257,6 +258,10 @@ class Worker:
             return
         if self.watchdog.send_digest() is not None:
             deliver_pending(self.db, self.centre, self.notifier, self.worker_id, self.clock.now())
+        # The SLA figures' daily rollup: whole past days whose callbacks are all final (nothing to do most minutes).
+        rolled = roll_up(self.db, self.centre.zone, self.clock.now())
+        if rolled:
+            log.info("SLA rollup: %d day-and-queue rows written", rolled)
 
     def run_once(self) -> None:
         """Every job once, in order (for `ivr worker --once`, cron, and tests)."""

@@ -6,16 +6,26 @@ sensitive digits never reach this module in plain text (the navigator fingerprin
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from callbacks.db import Database
 from callbacks.models import Agent, InboundCall
 from config.schema import ContactCentre
 
+log = logging.getLogger(__name__)
+# A status callback can beat its call's first visit (written by another web worker's batch): it waits this long.
+STATUS_PATIENCE = 5.0
 # A call looping through menus for hours must not grow its row without bound.
 MAX_PATH_ENTRIES = 200
 
@@ -39,46 +49,222 @@ class Visit:
     answered_after: timedelta | None = None
     callback_id: int | None = None
     ended: bool = False
+    # A status callback of the call (Twilio's SequenceNumber, and whether the call is over): applied in sequence
+    # order to a call the tree has seen; never creates a row.
+    from_status: bool = False
+    sequence: int | None = None
 
 
 def record(db: Database, visit: Visit) -> None:
     """Write `visit` into the call's row (creating it on the first webhook of the call)."""
+    record_many(db, [visit])
+
+
+def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
+    """Write `visits` (in order) in one transaction: one read of the calls' rows, one commit. Returns the status
+    visits of calls with no row yet (their first webhook's visit may still be on its way from another process)."""
+    unknown: list[Visit] = []
+    if not visits:
+        return unknown
     with db.session() as session:
-        call = session.scalar(select(InboundCall).where(InboundCall.call_sid == visit.call_sid))
-        if call is None:
-            call = InboundCall(
-                call_sid=visit.call_sid,
-                caller=visit.caller,
-                caller_masked=visit.caller_masked,
-                called=visit.called,
-                started_at=visit.at,
-                path=[],
-                zero_presses=0,
-            )
-            session.add(call)
-        if visit.language:
-            call.language = visit.language
-        if visit.node is not None:
-            entry: dict[str, Any] = {"node": visit.node, "at": visit.at.isoformat()}
-            if visit.input is not None:
-                entry["input"] = visit.input[:40]
-            # A new list, so SQLAlchemy sees the JSON column change.
-            call.path = [*(call.path or []), entry][-MAX_PATH_ENTRIES:]
-        if visit.escaped:
-            call.zero_presses = (call.zero_presses or 0) + 1
-        if visit.outcome:
-            call.outcome = visit.outcome
-            call.outcome_node = visit.node
-        if visit.queue:
-            call.queue = visit.queue
-        if visit.enqueued and call.enqueued_at is None:
-            call.enqueued_at = visit.at
-        if visit.answered_after is not None and call.enqueued_at is not None and call.answered_at is None:
-            call.answered_at = call.enqueued_at + visit.answered_after
-        if visit.callback_id is not None:
-            call.callback_id = visit.callback_id
-        if visit.ended and call.ended_at is None:
-            call.ended_at = visit.at
+        sids = sorted({v.call_sid for v in visits})
+        calls = {c.call_sid: c for c in session.scalars(select(InboundCall).where(InboundCall.call_sid.in_(sids)))}
+        for visit in visits:
+            call = calls.get(visit.call_sid)
+            if visit.from_status:
+                if call is None:
+                    unknown.append(visit)
+                else:
+                    _apply_status(call, visit)
+                continue
+            if call is None:
+                call = InboundCall(
+                    call_sid=visit.call_sid,
+                    caller=visit.caller,
+                    caller_masked=visit.caller_masked,
+                    called=visit.called,
+                    started_at=visit.at,
+                    path=[],
+                    zero_presses=0,
+                )
+                session.add(call)
+                calls[visit.call_sid] = call
+            _apply(call, visit)
+    return unknown
+
+
+def _apply_status(call: InboundCall, visit: Visit) -> None:
+    """A status callback: its end recorded in SequenceNumber order (late and repeated ones change nothing)."""
+    from callbacks.inbound_queue import end_inbound_call
+
+    if visit.sequence is not None and visit.sequence <= (call.last_sequence or -1):
+        return
+    call.last_sequence = visit.sequence
+    if visit.ended:
+        end_inbound_call(call, visit.at)
+
+
+def _apply(call: InboundCall, visit: Visit) -> None:
+    if visit.caller_masked and not call.caller_masked:
+        # The call's first webhook, written after a later one (another web worker's batch went first).
+        call.caller, call.caller_masked, call.called = visit.caller, visit.caller_masked, visit.called
+    if visit.at < call.started_at:
+        call.started_at = visit.at
+    if visit.language:
+        call.language = visit.language
+    if visit.node is not None:
+        entry: dict[str, Any] = {"node": visit.node, "at": visit.at.isoformat()}
+        if visit.input is not None:
+            entry["input"] = visit.input[:40]
+        path = [*(call.path or []), entry]
+        if len(path) > 1 and path[-2].get("at", "") > entry["at"]:
+            # Batches of two web workers can land out of order: the path stays in the order the caller went.
+            path.sort(key=lambda e: e.get("at", ""))
+        # A new list, so SQLAlchemy sees the JSON column change.
+        call.path = path[-MAX_PATH_ENTRIES:]
+    if visit.escaped:
+        call.zero_presses = (call.zero_presses or 0) + 1
+    if visit.outcome:
+        call.outcome = visit.outcome
+        call.outcome_node = visit.node
+    if visit.queue:
+        call.queue = visit.queue
+    if visit.enqueued and call.enqueued_at is None:
+        call.enqueued_at = visit.at
+    if visit.answered_after is not None and call.enqueued_at is not None and call.answered_at is None:
+        call.answered_at = call.enqueued_at + visit.answered_after
+    if visit.callback_id is not None:
+        call.callback_id = visit.callback_id
+    if visit.ended and call.ended_at is None:
+        call.ended_at = visit.at
+
+
+class JourneyWriter:
+    """Writes the journey off the request path: a webhook hands its visit over (no database wait) and one thread
+    writes what has gathered in one transaction every `interval` seconds (or at `batch` visits).
+
+    What a crash can lose: the visits of this process not yet written, at most `interval` seconds of them (plus
+    however long the database has been failing, while they wait and are retried). Bookings never go through here:
+    a callback is stored before the caller hears its promise. When the database is down longer than it takes to
+    gather `limit` visits, the oldest are dropped and counted, with an error in the log (the journey is a record,
+    not a promise to the caller). A forked process starts its own thread on its first visit.
+    """
+
+    def __init__(self, write: Callable[[list[Visit]], list[Visit] | None], *, interval: float = 0.05,
+                 batch: int = 500, limit: int = 20_000, retry: float = 1.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.write, self.interval, self.batch, self.limit, self.retry = write, interval, batch, limit, retry
+        self.clock = clock
+        # Status visits of calls not written yet, with when they were first handed over (see `STATUS_PATIENCE`).
+        self._early: list[tuple[float, Visit]] = []
+        self.dropped = 0
+        self._pending: deque[Visit] = deque()
+        self._busy = False
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._stopping = False
+
+    def put(self, visit: Visit) -> None:
+        with self._cond:
+            if len(self._pending) >= self.limit:
+                self._pending.popleft()
+                self.dropped += 1
+                if self.dropped == 1 or self.dropped % 1000 == 0:
+                    log.error("call journey: %d visits dropped so far (the database has not taken them)",
+                              self.dropped)
+            self._pending.append(visit)
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._start()
+            if len(self._pending) == 1 or len(self._pending) >= self.batch:
+                self._cond.notify_all()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._busy = False
+        self._thread = threading.Thread(target=self._run, name="ivr-journey", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._early and not self._stopping:
+                    self._cond.wait()
+                if self._stopping and not self._pending:
+                    return
+                # Let a batch gather (a burst of webhooks becomes one transaction).
+                if len(self._pending) < self.batch and not self._stopping:
+                    self._cond.wait(self.interval)
+                taken = [self._pending.popleft() for _ in range(min(self.batch, len(self._pending)))]
+                self._busy = True
+            try:
+                self._write(taken)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _write(self, taken: list[Visit]) -> None:
+        early, self._early = self._early, []
+        if early:
+            taken = [v for _, v in early] + taken
+        first_seen = {id(v): at for at, v in early}
+        for attempt in range(2):
+            try:
+                result = self.write(taken)
+                unknown = result if isinstance(result, list) else []
+                now = self.clock()
+                for visit in unknown:
+                    since = first_seen.get(id(visit), now)
+                    if now - since < STATUS_PATIENCE:
+                        self._early.append((since, visit))
+                    else:
+                        log.info("status of call %s dropped: the call has no journey", visit.call_sid[:40])
+                return
+            except IntegrityError:
+                # Another web worker created one of these calls' rows meanwhile: read them again and merge.
+                if attempt:
+                    break
+            except Exception:
+                break
+        log.warning("call journey: %d visits not written yet; retrying", len(taken), exc_info=True)
+        taken = taken[len(early):]
+        self._early = early
+        with self._cond:
+            # Back at the front, in order, for the next round (bounded by `limit` like new visits).
+            room = max(self.limit - len(self._pending), 0)
+            kept = taken[-room:] if room else []
+            self.dropped += len(taken) - len(kept)
+            self._pending.extendleft(reversed(kept))
+            if not self._stopping:
+                self._cond.wait(self.retry)
+
+    @property
+    def pending(self) -> bool:
+        """Visits handed over and not yet written (status visits waiting for their call aside)."""
+        return bool(self._pending) or self._busy
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every visit handed over so far is written (or `timeout`); True when all were."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._cond.notify_all()
+            while self._pending or self._busy:
+                if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                    return False
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+                self._cond.notify_all()
+        return True
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is pending (within `timeout`) and stop the thread (at exit; gunicorn's graceful stop)."""
+        self.flush(timeout)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
 
 
 def arrival(db: Database, call_sid: str) -> datetime | None:
@@ -115,7 +301,8 @@ def recent_wait(db: Database, queue: str, now: datetime, window: timedelta = tim
                 InboundCall.answered_at >= now - window,
             )
         ).all()
-    waits = [answered - enqueued for enqueued, answered in rows if answered >= enqueued]
+    waits = [answered - enqueued for enqueued, answered in rows
+             if enqueued is not None and answered is not None and answered >= enqueued]
     if len(waits) < 3:
         return None
     return sum(waits, timedelta(0)) / len(waits)

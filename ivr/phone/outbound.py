@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, request
+from flask import Blueprint, Flask, Response, current_app, request
 from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import inbound_queue
@@ -39,6 +39,7 @@ from callbacks.guard import OPT_OUT_KEY, OPTED_OUT, opt_out_on_call
 from callbacks.models import AgentCall, Attempt, InboundCall
 from callbacks.policy import retry_time_for_message
 from config.menus import DEFAULT_VOICES
+from ivr.phone import journey
 from ivr.phone.signature import twilio_signed
 from ivr.runtime import runtime
 
@@ -182,6 +183,15 @@ def status() -> tuple[str, int]:
     except BadStatus as exc:
         log.warning("status callback refused: %s", exc)
         return str(exc), 400
+    if attempt_id is None and agent_call_id is None:
+        from ivr.phone.webhooks import journey_writer
+
+        journal = journey_writer(current_app)
+        if journal is not None and report.call_sid:
+            # An inbound call's end joins its journey's batch (in order with this process's visits of the call).
+            journal.put(journey.Visit(report.call_sid, now, from_status=True, sequence=report.sequence,
+                                      ended=report.status in TERMINAL_CALL_STATUSES))
+            return "", 204
     with rt.db.session() as session:
         if attempt_id is not None:
             result = apply_leg_status(session, rt.centre, attempt_id, leg, report, now)
@@ -195,16 +205,20 @@ def status() -> tuple[str, int]:
     return "", 204
 
 
-def _inbound_status(session: Any, form: Any, report: LegStatus, now: Any) -> None:
-    """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey)."""
+def _inbound_status(session: Any, form: Any, report: LegStatus, now: Any) -> bool:
+    """An inbound call's status: record its end (in order; the phone tree owns the rest of its journey). False when
+    the call has no row."""
     from sqlalchemy import select
 
     call = session.scalar(select(InboundCall).where(InboundCall.call_sid == report.call_sid))
-    if call is None or (report.sequence is not None and report.sequence <= (call.last_sequence or -1)):
-        return
+    if call is None:
+        return False
+    if report.sequence is not None and report.sequence <= (call.last_sequence or -1):
+        return True
     call.last_sequence = report.sequence
     if report.status in TERMINAL_CALL_STATUSES:
         inbound_queue.end_inbound_call(call, now)
+    return True
 
 
 # -- agent first -----------------------------------------------------------------------------------------------------

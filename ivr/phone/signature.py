@@ -7,13 +7,16 @@ request signed with either the primary or the secondary auth token is accepted.
 
 from __future__ import annotations
 
+import base64
 import functools
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Request, abort, request
-from twilio.request_validator import RequestValidator, get_signature_algorithm
+from twilio.request_validator import HMAC_SHA1, RequestValidator, get_signature_algorithm
 
 from ivr.runtime import runtime
 
@@ -28,14 +31,41 @@ def public_url(req: Request, base_url: str) -> str:
     return f"{base_url.rstrip('/')}{req.path}" + (f"?{query}" if query else "")
 
 
+def _signed_text(url: str, params: Any) -> bytes:
+    """What Twilio signs: the URL, then each form field's name and value, sorted (as the twilio library does)."""
+    text = url
+    for name in sorted(set(params)):
+        values = params.getlist(name) if hasattr(params, "getlist") else [params[name]]
+        for value in sorted(set(values)):
+            text += name + value
+    return text.encode("utf-8")
+
+
+def _quick_match(url: str, params: Any, signature: str, tokens: list[str]) -> bool:
+    """HMAC-SHA1 over the URL exactly as we rebuilt it, compared in constant time: the usual request costs one
+    HMAC per token instead of the library's two (with and without a port) and its URL parsing."""
+    expected = signature.encode("ascii", "replace")
+    message = _signed_text(url, params)
+    for token in tokens:
+        if token:
+            mac = base64.b64encode(hmac.new(token.encode("utf-8"), message, hashlib.sha1).digest())
+            if hmac.compare_digest(mac, expected):
+                return True
+    return False
+
+
 def is_valid(req: Request, base_url: str, tokens: list[str]) -> bool:
     """True when `req` carries a signature made with one of `tokens` over its public URL and form."""
     signature = req.headers.get(SIGNATURE_HEADER, "")
     if not signature or len(signature) > 200:
         return False
-    algorithm = get_signature_algorithm(req.headers.get("X-Twilio-Webhooks-Signature-Settings", ""))
+    settings_header = req.headers.get("X-Twilio-Webhooks-Signature-Settings", "")
+    algorithm = get_signature_algorithm(settings_header)
     url = public_url(req, base_url)
     params = req.form if req.method == "POST" else {}
+    if algorithm == HMAC_SHA1 and _quick_match(url, params, signature, tokens):
+        return True
+    # Everything else (the URL signed with or without its port, other algorithms) as the library checks it.
     for token in tokens:
         if token and RequestValidator(token).validate(url, params, signature, algorithm=algorithm):
             return True

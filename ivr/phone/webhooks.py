@@ -7,8 +7,10 @@ that are not a call at all), and does database work through the time box so a sl
 
 from __future__ import annotations
 
+import atexit
 import logging
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +39,12 @@ MAX_DB_RETRIES = 2
 MAX_PARAM = 64
 # How often the web process moves spooled callback requests into the database.
 SPOOL_REPLAY_SECONDS = 30.0
+# Prepared TwiML: how many documents a process keeps, and for how long (see VoiceRuntime.rendered).
+MAX_RENDERED = 512
+RENDERED_SECONDS = 10.0
+MAX_CALLERS_KNOWN = 4096
+# An hour's average wait moves slowly: read once per this many seconds per queue and process.
+RECENT_WAIT_SECONDS = 10.0
 # The callback offer's routes: on a call whose database retries ran out, they keep the count (see _say).
 _OFFER_ROUTES = ("offer", "number", "confirm")
 
@@ -49,6 +57,16 @@ class VoiceRuntime:
     audio: AudioIndex
     spool: Spool
     replayer: SpoolReplayer | None = None
+    # The journey's batch writer (off the request path); None: each visit written in the time box, as it comes.
+    journal: journey.JourneyWriter | None = None
+    # Prepared TwiML: the document of a step already rendered (a menu's steps are the same for every caller),
+    # kept RENDERED_SECONDS so that prompt audio rendered meanwhile (`ivr prompts render`) is picked up; None: off.
+    rendered: dict[Any, tuple[float, str]] | None = None
+    # Each queue's recent average wait (the hold announcement's estimate over the last hour), kept
+    # RECENT_WAIT_SECONDS per process; None: read at every announcement.
+    waits: dict[str, tuple[float, timedelta | None]] | None = None
+    # Callers' numbers as normalised (E.164 or refused), per raw From.
+    callers: dict[tuple[int, str], str | None] = field(default_factory=dict)
 
 
 
@@ -92,10 +110,19 @@ def _caller() -> str | None:
     raw = _param("From", request.form)
     if not raw or raw.lower() in ("anonymous", "restricted", "unknown", "private"):
         return None
+    rules = _centre().phone_numbers
+    known = _voice().callers
+    key = (id(rules), raw)
+    if key in known:
+        return known[key]
     try:
-        return normalise(raw, _centre().phone_numbers)
+        number: str | None = normalise(raw, rules)
     except PhoneNumberRejected:
-        return None
+        number = None
+    if len(known) >= MAX_CALLERS_KNOWN:
+        known.clear()
+    known[key] = number
+    return number
 
 
 def _twiml(document: str) -> Response:
@@ -111,7 +138,20 @@ def _say(step: Step) -> Response:
     tries = _int("t")
     if tries >= MAX_DB_RETRIES:
         step = _keeping_retries(step, tries)
-    return _twiml(_renderer().render(step))
+    rendered = _voice().rendered
+    if rendered is None:
+        return _twiml(_renderer().render(step))
+    rt = runtime()
+    key = (id(rt.centre), rt.settings.public_base_url, step)
+    now = time.monotonic()
+    hit = rendered.get(key)
+    if hit is not None and now - hit[0] < RENDERED_SECONDS:
+        return _twiml(hit[1])
+    document = _renderer().render(step)
+    if len(rendered) >= MAX_RENDERED:
+        rendered.clear()
+    rendered[key] = (now, document)
+    return _twiml(document)
 
 
 def _keeping_retries(step: Step, tries: int) -> Step:
@@ -134,7 +174,17 @@ def _record(**fields: Any) -> None:
     if not call_sid:
         return
     visit = journey.Visit(call_sid=call_sid, at=runtime().clock.now(), **fields)
-    _voice().timebox.try_run(journey.record, runtime().db, visit)
+    voice = _voice()
+    if voice.journal is not None:
+        voice.journal.put(visit)
+    else:
+        voice.timebox.try_run(journey.record, runtime().db, visit)
+
+
+def journey_writer(app: Flask) -> journey.JourneyWriter | None:
+    """This process's journey batch writer (None when visits are written as they come)."""
+    voice = app.extensions.get("ivr_voice")
+    return voice.journal if voice is not None else None
 
 
 def _situation(queue: str | None, *, agents: bool) -> Situation:
@@ -148,7 +198,8 @@ def _situation(queue: str | None, *, agents: bool) -> Situation:
         next_opening = None if is_open else calendar.next_opening(now)
     except NeverOpen:
         next_opening = None
-    on_shift, free = 1, ()
+    on_shift = 1
+    free: tuple[str, ...] = ()
     if agents and is_open:
         staff = _voice().timebox.run(journey.staffing, rt.db, queue or centre.default_queue, now)
         on_shift, free = staff.on_shift, staff.free_numbers
@@ -399,7 +450,8 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
         return _say(navigator.number_entry(_menu(), node_id, language))
     try:
         booked = _voice().timebox.run(
-            _request_callback, runtime(), phone, _queue_for(node_id), language, _param("CallSid", request.form)
+            _request_callback, runtime(), phone, _queue_for(node_id), language, _param("CallSid", request.form),
+            _voice().journal,
         )
     except TooSlow:
         if _int("t") >= MAX_DB_RETRIES:
@@ -420,8 +472,12 @@ def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, he
     return _finish_step(step, callback_id=callback.id, input=heard.keys or heard.kind)
 
 
-def _request_callback(rt: Any, phone: str, queue: str, language: str, call_sid: str) -> tuple[Any, bool]:
+def _request_callback(
+    rt: Any, phone: str, queue: str, language: str, call_sid: str, journal: journey.JourneyWriter | None = None
+) -> tuple[Any, bool]:
     """Store the callback (durably, before the caller hears the promise); keep a queue leaver's arrival time."""
+    if journal is not None:
+        journal.flush(1.0)  # this process's visits of the call (its queue arrival) first
     arrived = journey.arrival(rt.db, call_sid) if call_sid else None
     result = rt.service.request(
         phone=phone,
@@ -468,11 +524,7 @@ def wait_view() -> Response:
     queue = _queue_for(node_id)
     expected: int | None = None
     if position:
-        rt = runtime()
-        try:
-            history = _voice().timebox.run(journey.recent_wait, rt.db, queue, rt.clock.now())
-        except TooSlow:
-            history = None
+        history = _recent_wait(queue)
         if history is not None:
             expected = round(history.total_seconds() * position / 60)
         else:
@@ -480,6 +532,23 @@ def wait_view() -> Response:
             per_caller = avg if avg > 0 else _menu().human.default_handle_time
             expected = round(per_caller * position / 60)
     return _say(navigator.hold(_menu(), node_id, language, position, expected))
+
+
+def _recent_wait(queue: str) -> timedelta | None:
+    """The queue's average wait over the last hour (None without history or when the database is slow)."""
+    rt, voice = runtime(), _voice()
+    now = time.monotonic()
+    if voice.waits is not None:
+        known = voice.waits.get(queue)
+        if known is not None and now - known[0] < RECENT_WAIT_SECONDS:
+            return known[1]
+    try:
+        history = voice.timebox.run(journey.recent_wait, rt.db, queue, rt.clock.now())
+    except TooSlow:
+        return None
+    if voice.waits is not None:
+        voice.waits[queue] = (now, history)
+    return history
 
 
 @bp.post("/twilio/ivr/queue/leave")
@@ -562,10 +631,22 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
     audio_dir = app.config.get("IVR_PROMPTS_DIR") or f"{instance}/prompts"
     spool = Spool(app.config.get("IVR_SPOOL_DIR") or f"{instance}/spool")
     voice = VoiceRuntime(timebox=Timebox(seconds), audio=AudioIndex(audio_dir), spool=spool)
+    if app.config.get("IVR_TWIML_CACHE", not app.testing):
+        voice.rendered = {}
+        voice.waits = {}
+    # Batched off the request path unless IVR_JOURNEY_BATCH is false (default: batched, except under TESTING).
+    if rt is not None and app.config.get("IVR_JOURNEY_BATCH", not app.testing):
+        db = rt.db
+        voice.journal = journey.JourneyWriter(lambda visits: journey.record_many(db, visits))
+        atexit.register(voice.journal.close)
     app.extensions["ivr_voice"] = voice
     if rt is not None:
         rt.spool = spool
         _start_spool_replay(app, rt, voice)
+    # Only Twilio gets in (signed), and a caller must never hear a rate limit: nothing for the limiter to count.
+    from ivr.web.ratelimit import limiter
+
+    limiter.exempt(bp)
     app.register_blueprint(bp)
 
 

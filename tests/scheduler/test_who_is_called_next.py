@@ -319,3 +319,22 @@ def test_a_miss_is_warned_at_least_ten_minutes_ahead_even_on_the_last_attempt(ap
     after = reload(app, callback)
     assert after.status == MISSED
     assert after.deadline_at - after.at_risk_since >= timedelta(minutes=10)
+
+
+def test_a_tick_at_rest_locks_no_agent_and_reads_only_whether_anything_is_due(app, provider, clock):
+    from sqlalchemy import event
+
+    add_agents(app, 2)
+    waiting = request_callback(app, phone(1))
+    with app.extensions["ivr"].db.session() as session:  # open, not due for hours (a retry later on)
+        session.get(Callback, waiting.id).next_attempt_at = clock.now() + timedelta(hours=3)
+    dispatcher = make_dispatcher(app, provider)
+    statements: list[str] = []
+    engine = app.extensions["ivr"].db.engine
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert dispatcher.claim(clock.now()) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert not [s for s in statements if "FROM agents" in s], statements

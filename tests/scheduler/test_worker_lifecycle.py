@@ -93,3 +93,18 @@ def test_sigterm_stops_the_worker_cleanly_and_frees_the_database(sqlite_db, tmp_
     assert "stopped cleanly" in out
     with sqlite_db.session() as session:
         assert session.get(WorkerLock, "sigterm") is None
+
+
+def test_the_worker_rolls_up_the_sla_figures_of_finished_days(sqlite_db, centre, clock):
+    from datetime import timedelta
+
+    from callbacks.models import SlaDay
+    from tests.support.supervisor import make_callback
+
+    make_callback(sqlite_db, clock.now(), status="completed", requested_ago=timedelta(days=2), end_reason="talked")
+    w = worker(sqlite_db, centre, clock, "w")
+    w.register()
+    w.run_once()
+    with sqlite_db.session() as session:
+        rows = session.scalars(select(SlaDay)).all()
+    assert [(r.queue, r.requested, r.completed) for r in rows] == [("general", 1, 1)]

@@ -52,3 +52,17 @@ def test_a_status_link_is_logged_by_its_route_not_its_private_token(client, capl
     [line] = request_lines(caplog)
     assert line.getMessage().startswith("GET /callback/status/<token> ")
     assert "a-secret-token-of-someone" not in line.getMessage()
+
+
+def test_request_ids_differ_per_request_and_per_process() -> None:
+    import subprocess
+    import sys
+
+    from ivr.web.requestlog import new_request_id
+
+    ids = {new_request_id() for _ in range(1000)}
+    assert len(ids) == 1000 and all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    script = "from ivr.web.requestlog import new_request_id; print(new_request_id())"
+    other = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
+             for _ in range(2)}
+    assert len(other) == 2 and not other & ids

@@ -1,0 +1,208 @@
+"""The worker's side on PostgreSQL, each beside its floor measured in the same run:
+
+- dialing: the real Dispatcher in 2 worker processes, real `twilio` client, against the Twilio stand-in; peer: 2
+  processes calling the bare `twilio` client's `calls.create` as fast as they can against the same stand-in.
+  Goal: >= 0.7 of the peer's rate.
+- claiming: Dispatcher.claim in 2 processes (nothing dialed); peer: 2 processes running a raw
+  `SELECT ... FOR UPDATE SKIP LOCKED LIMIT n` + `UPDATE` loop over the same rows. Goal: >= 0.5.
+- tick: one Dispatcher.tick() at rest (nothing due) over many open callbacks (1,000,000; --quick 100,000);
+  peer: the one indexed query that finds due work. Goal: < 20 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, text
+
+from bench import throughput
+from bench.harness import ROOT, Row, Run, database
+
+ACCOUNT = throughput.ACCOUNT
+
+
+def _centre() -> Any:
+    from config import load_contact_centre
+    from config.settings import EXAMPLE_CONFIG
+
+    centre = load_contact_centre(EXAMPLE_CONFIG)
+    return centre.model_copy(update={"dispatch": centre.dispatch.model_copy(
+        update={"calls_per_second": 10_000, "tick": timedelta(seconds=1)})})
+
+
+def _dispatcher(url: str, worker_id: str, twilio: str) -> Any:
+    from callbacks.clock import SystemClock
+    from callbacks.db import Database
+    from scheduler.dispatcher import Dispatcher
+    from telephony.twilio import TwilioProvider
+
+    db = Database(url, pool_size=2, max_overflow=2)
+    provider = TwilioProvider(ACCOUNT, "bench-token", base_url=twilio)
+    return Dispatcher(db, _centre(), provider, SystemClock(), worker_id=worker_id,
+                      base_url="https://support.example.com", caller_id="+14155550100", batch_size=100)
+
+
+# -- child processes ----------------------------------------------------------------------------------------------
+
+
+def child_bare_dial(args: dict[str, Any]) -> dict[str, float]:
+    from twilio.rest import Client
+
+    from telephony.twilio import RebasedHttpClient
+
+    client = Client(ACCOUNT, "bench-token", http_client=RebasedHttpClient(args["twilio"]))
+    started = time.time()
+    for i in range(args["count"]):
+        client.calls.create(to=f"+98912{i:07d}", from_="+14155550100", url="https://support.example.com/a",
+                            method="POST", status_callback="https://support.example.com/s",
+                            status_callback_method="POST",
+                            status_callback_event=["initiated", "ringing", "answered", "completed"], timeout=20)
+    return {"started": started, "ended": time.time(), "done": args["count"]}
+
+
+def child_claim(args: dict[str, Any]) -> dict[str, float]:
+    dispatcher = _dispatcher(args["url"], args["id"], "http://127.0.0.1:9")
+    started, done = time.time(), 0
+    while True:
+        got = dispatcher.claim(datetime.now(UTC))
+        if not got:
+            break
+        done += len(got)
+    return {"started": started, "ended": time.time(), "done": done}
+
+
+RAW_CLAIM = """
+WITH due AS (
+    SELECT id FROM callbacks WHERE status = 'pending' AND next_attempt_at <= now()
+    ORDER BY deadline_at LIMIT 100 FOR UPDATE SKIP LOCKED
+)
+UPDATE callbacks SET status = 'dialing', attempts_made = attempts_made + 1, version = version + 1
+FROM due WHERE callbacks.id = due.id RETURNING callbacks.id
+"""
+
+
+def child_raw_claim(args: dict[str, Any]) -> dict[str, float]:
+    engine = create_engine(args["url"])
+    started, done = time.time(), 0
+    while True:
+        with engine.begin() as conn:
+            got = conn.execute(text(RAW_CLAIM)).all()
+        if not got:
+            break
+        done += len(got)
+    return {"started": started, "ended": time.time(), "done": done}
+
+
+CHILDREN = {"bare_dial": child_bare_dial, "claim": child_claim, "raw_claim": child_raw_claim}
+
+
+def in_processes(kind: str, payloads: list[dict[str, Any]]) -> float:
+    """Run CHILDREN[kind] in one process per payload; items per second over the span they all ran."""
+    procs = [subprocess.Popen([sys.executable, "-m", "bench.dispatch", kind, json.dumps(p)], cwd=ROOT,
+                              stdout=subprocess.PIPE, text=True) for p in payloads]
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode:
+            raise RuntimeError(f"{kind} child failed ({proc.returncode})")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    span = max(r["ended"] for r in results) - min(r["started"] for r in results)
+    return sum(r["done"] for r in results) / span
+
+
+# -- tables -------------------------------------------------------------------------------------------------------
+
+
+def dialing(run: Run) -> None:
+    from telephony.twilio_standin import TwilioStub
+
+    count = 600 if run.quick else 3000
+    print(f"# Dialing: {count} due callbacks, 2 worker processes, PostgreSQL, the Twilio stand-in", flush=True)
+    with TwilioStub() as stub:
+        peer = in_processes("bare_dial", [{"twilio": stub.base_url, "count": count // 2}] * 2)
+        stub.calls.clear()
+        stub.requests.clear()
+        ours = throughput.run(2, count, stub.base_url)
+    run.add(Row("dialing", "dispatcher, 2 workers: calls placed", round(ours["per_second"], 1), "calls/s",
+                peer=round(peer, 1), peer_name="bare twilio calls.create x2", goal=">= 0.7",
+                detail={"lateness_p50_s": ours["p50"], "lateness_p99_s": ours["p99"]}))
+
+
+def _seed_due(url: str, count: int) -> None:
+    throughput.seed(url, count)
+    engine = create_engine(url)
+    with engine.begin() as conn:  # due now, not in 6 s
+        conn.execute(text("UPDATE callbacks SET next_attempt_at = now() - interval '1 second'"))
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def claiming(run: Run) -> None:
+    count = 1000 if run.quick else 4000
+    print(f"# Claiming: {count} due callbacks (and as many free agents), 2 processes, PostgreSQL", flush=True)
+    with database("postgresql") as url:
+        _seed_due(url, count)
+        peer = in_processes("raw_claim", [{"url": url}] * 2)
+    with database("postgresql") as url:
+        _seed_due(url, count)
+        ours = in_processes("claim", [{"url": url, "id": f"w{i}"} for i in range(2)])
+    run.add(Row("claiming", "Dispatcher.claim, 2 processes", round(ours, 1), "claims/s", peer=round(peer, 1),
+                peer_name="raw SKIP LOCKED loop x2", goal=">= 0.5"))
+
+
+SEED_OPEN = """
+INSERT INTO callbacks (public_id, reference, status_token_hash, queue, phone, language, channel, status, priority,
+                       requested_at, deadline_at, next_attempt_at, attempts_made, version)
+SELECT md5('p' || i), 'T' || i, md5('t' || i) || md5('u' || i), (ARRAY['general', 'billing'])[1 + i % 2],
+       '+98912' || lpad(i::text, 7, '0'), 'fa', 'api', 'pending', 0,
+       now() - interval '1 hour', now() + interval '3 days', now() + interval '1 day' + (i % 1000) * interval '1 s',
+       0, 1
+FROM generate_series(1, :rows) AS i
+"""
+
+
+def tick(run: Run) -> None:
+    rows = 100_000 if run.quick else 1_000_000
+    print(f"# Tick at rest: {rows:,} open callbacks (none due), 2 free agents, PostgreSQL", flush=True)
+    with database("postgresql") as url:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text(SEED_OPEN), {"rows": rows})
+            now = datetime.now(UTC)
+            for i in range(2):
+                conn.execute(text("INSERT INTO agents (name, phone, on_shift, shift_changed_at, queues, created_at) "
+                                  "VALUES (:n, :p, true, :now, '[]', :now)"),
+                             {"n": f"a{i}", "p": f"+9893500000{i}", "now": now})
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        peer_times = []
+        with engine.connect() as conn:
+            for _ in range(20):
+                started = time.perf_counter()
+                with conn.begin():
+                    conn.execute(text("SELECT id FROM callbacks WHERE status = 'pending' AND next_attempt_at <= now() "
+                                      "ORDER BY deadline_at LIMIT 100 FOR UPDATE SKIP LOCKED")).all()
+                peer_times.append(time.perf_counter() - started)
+        engine.dispose()
+        dispatcher = _dispatcher(url, "tick", "http://127.0.0.1:9")
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            report = dispatcher.tick()
+            times.append(time.perf_counter() - started)
+            assert not report.claimed
+        dispatcher.db.dispose()
+    ours_ms, peer_ms = statistics.median(times) * 1000, statistics.median(peer_times) * 1000
+    run.add(Row("tick", f"worker tick at rest, {rows:,} open (median of 20)", round(ours_ms, 2), "ms",
+                peer=round(peer_ms, 2), peer_name="one due-work query", goal="< 20 ms", higher_is_better=False,
+                detail={"p90_ms": sorted(times)[17] * 1000}))
+
+
+if __name__ == "__main__":
+    print(json.dumps(CHILDREN[sys.argv[1]](json.loads(sys.argv[2]))))

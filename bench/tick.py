@@ -1,0 +1,5 @@
+"""`python -m bench tick`: see bench/dispatch.py."""
+
+from bench.dispatch import tick as main
+
+__all__ = ["main"]

@@ -1,0 +1,174 @@
+"""The call journey is written in batches off the request path (as the web process runs it, not under TESTING):
+a webhook does not wait on the database for it, and nothing the caller did is lost when the batch is written late,
+fails for a while, or lands after another web worker's."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from callbacks.models import InboundCall
+from ivr.phone import journey
+from ivr.phone.journey import JourneyWriter, Visit
+from tests.conftest import DEFAULT_NOW
+from tests.support.phone import Caller, add_agent
+
+ENGLISH_LINE = "+442080000000"
+
+
+@pytest.fixture
+def batched_app(app_config: dict[str, Any], sqlite_db: Any, centre: Any, clock: Any) -> Any:
+    from ivr.app import create_app
+
+    app = create_app({**app_config, "DATABASE": sqlite_db, "CENTRE": centre, "CLOCK": clock,
+                      "IVR_JOURNEY_BATCH": True})
+    add_agent(app)
+    yield app
+    app.extensions["ivr_voice"].journal.close()
+
+
+def row(app: Any, call_sid: str) -> InboundCall | None:
+    with app.extensions["ivr"].db.session() as session:
+        return session.scalar(select(InboundCall).where(InboundCall.call_sid == call_sid))
+
+
+def test_a_call_walked_through_the_tree_is_in_its_journey_once_the_batch_is_written(batched_app: Any) -> None:
+    journal = batched_app.extensions["ivr_voice"].journal
+    assert journal is not None
+    caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE).dial().expect("For billing press 1")
+    caller.press("1").expect("To make a payment press 1").press("9").expect("For billing press 1")
+    assert journal.flush(5)
+    call = row(batched_app, caller.call_sid)
+    assert call is not None and call.caller_masked and call.language == "en"
+    assert [e["node"] for e in call.path] == ["start", "main", "billing", "main"]
+    assert [e.get("input") for e in call.path][2:] == ["1", "9"]
+
+
+def test_a_webhook_does_not_wait_for_a_stuck_journey_write(batched_app: Any) -> None:
+    voice = batched_app.extensions["ivr_voice"]
+    release = threading.Event()
+    real_write = voice.journal.write
+
+    def stuck(visits: list[Visit]) -> Any:
+        release.wait(10)
+        return real_write(visits)
+
+    voice.journal.write = stuck
+    try:
+        caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE)
+        started = time.monotonic()
+        caller.dial().expect("For billing press 1").press("1").expect("To make a payment press 1")
+        assert time.monotonic() - started < 1.0  # the write is stuck for 10 s
+        assert row(batched_app, caller.call_sid) is None
+    finally:
+        release.set()
+    assert voice.journal.flush(5)
+    assert [e["node"] for e in row(batched_app, caller.call_sid).path] == ["start", "main", "billing"]
+
+
+def test_a_failing_database_keeps_the_visits_and_writes_them_when_it_is_back(sqlite_db: Any) -> None:
+    failures = [2]
+
+    def flaky(visits: list[Visit]) -> None:
+        if failures[0]:
+            failures[0] -= 1
+            raise OSError("database unavailable")
+        journey.record_many(sqlite_db, visits)
+
+    writer = JourneyWriter(flaky, interval=0.01, retry=0.01)
+    for i in range(5):
+        writer.put(Visit("CA" + "1" * 32, DEFAULT_NOW + timedelta(seconds=i), node=f"n{i}",
+                         caller_masked="+98912***0000" if i == 0 else None))
+    assert writer.flush(5)
+    writer.close()
+    with sqlite_db.session() as session:
+        call = session.scalar(select(InboundCall))
+        assert [e["node"] for e in call.path] == [f"n{i}" for i in range(5)]
+    assert writer.dropped == 0
+
+
+def test_beyond_its_limit_the_writer_drops_the_oldest_and_says_so(caplog: Any) -> None:
+    written: list[Visit] = []
+    gate = threading.Event()
+
+    def slow(visits: list[Visit]) -> None:
+        gate.wait(10)
+        written.extend(visits)
+
+    writer = JourneyWriter(slow, interval=0.01, batch=2, limit=3)
+    for i in range(8):
+        writer.put(Visit(f"CA{i:032d}", DEFAULT_NOW, node="main"))
+    gate.set()
+    assert writer.flush(5)
+    writer.close()
+    assert writer.dropped > 0
+    assert len(written) + writer.dropped == 8
+    assert "visits dropped" in caplog.text
+
+
+def test_two_web_workers_batches_of_one_call_make_one_row_in_the_callers_order(sqlite_db: Any) -> None:
+    sid = "CA" + "2" * 32
+    first = Visit(sid, DEFAULT_NOW, node="main", caller="+989121234567", caller_masked="+98912***4567",
+                  called=ENGLISH_LINE, language="en")
+    later = Visit(sid, DEFAULT_NOW + timedelta(seconds=5), node="billing", input="1")
+    # The second worker's batch (the later press) is written first; the first worker's insert then conflicts.
+    journey.record_many(sqlite_db, [later])
+    writer = JourneyWriter(lambda visits: journey.record_many(sqlite_db, visits), interval=0.01)
+    writer.put(first)
+    assert writer.flush(5)
+    writer.close()
+    with sqlite_db.session() as session:
+        calls = session.scalars(select(InboundCall)).all()
+    assert len(calls) == 1
+    assert calls[0].caller_masked == "+98912***4567"
+    assert [e["node"] for e in calls[0].path] == ["main", "billing"]
+    assert calls[0].started_at == DEFAULT_NOW
+
+
+def test_a_hang_up_joins_the_calls_batch_and_late_statuses_change_nothing(batched_app: Any) -> None:
+    journal = batched_app.extensions["ivr_voice"].journal
+    caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE).dial().press("1")
+    for sequence, status in ((0, "in-progress"), (2, "completed"), (1, "ringing")):  # late and out of order
+        caller.post("/twilio/status", {"CallStatus": status, "SequenceNumber": str(sequence), "Direction": "inbound"})
+    assert journal.flush(5)
+    call = row(batched_app, caller.call_sid)
+    assert (call.outcome, call.outcome_node, call.last_sequence) == ("hung_up", "billing", 2)
+    assert call.ended_at is not None
+
+
+def test_a_status_that_beats_its_calls_first_visit_waits_for_it(sqlite_db: Any) -> None:
+    sid = "CA" + "3" * 32
+    writer = JourneyWriter(lambda visits: journey.record_many(sqlite_db, visits), interval=0.01)
+    # Another web worker answered the call; its batch has not landed yet when this one has the hang-up.
+    writer.put(Visit(sid, DEFAULT_NOW + timedelta(seconds=9), from_status=True, sequence=3, ended=True))
+    assert writer.flush(5)
+    time.sleep(0.05)
+    assert row_of(sqlite_db, sid) is None
+    journey.record_many(sqlite_db, [Visit(sid, DEFAULT_NOW, node="main", caller_masked="+98912***4567")])
+    deadline = time.monotonic() + 5
+    while (call := row_of(sqlite_db, sid)).ended_at is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    writer.close()
+    assert call.ended_at == DEFAULT_NOW + timedelta(seconds=9) and call.outcome == "hung_up"
+
+
+def test_a_status_of_a_call_the_tree_never_saw_is_dropped_after_a_while(sqlite_db: Any) -> None:
+    ticks = [0.0]
+    writer = JourneyWriter(lambda visits: journey.record_many(sqlite_db, visits), interval=0.01,
+                           clock=lambda: ticks[0])
+    writer.put(Visit("CA" + "4" * 32, DEFAULT_NOW, from_status=True, sequence=1, ended=True))
+    time.sleep(0.1)
+    ticks[0] = journey.STATUS_PATIENCE + 1
+    time.sleep(0.1)
+    writer.close()
+    assert writer._early == [] and row_of(sqlite_db, "CA" + "4" * 32) is None
+
+
+def row_of(db: Any, call_sid: str) -> InboundCall | None:
+    with db.session() as session:
+        return session.scalar(select(InboundCall).where(InboundCall.call_sid == call_sid))
