@@ -423,8 +423,10 @@ def known_call_sids(session: Session, sids: Iterable[str]) -> set[str]:
 
 
 class CallLike(Protocol):
-    sid: str
-    created_at: datetime | None
+    @property
+    def sid(self) -> str: ...
+    @property
+    def created_at(self) -> datetime | None: ...  # read-only: the provider's CallInfo is frozen
 
 
 def choose_lost_call(session: Session, calls: Sequence[CallLike], around: datetime) -> CallLike | None:
