@@ -115,7 +115,8 @@ def recent_wait(db: Database, queue: str, now: datetime, window: timedelta = tim
                 InboundCall.answered_at >= now - window,
             )
         ).all()
-    waits = [answered - enqueued for enqueued, answered in rows if answered >= enqueued]
+    waits = [answered - enqueued for enqueued, answered in rows  # the query left out NULL times
+             if answered is not None and enqueued is not None and answered >= enqueued]
     if len(waits) < 3:
         return None
     return sum(waits, timedelta(0)) / len(waits)
