@@ -49,7 +49,7 @@ def twilio(stub):
 
 
 def a_call(**changes: Any) -> CallRequest:
-    values = {"to": "+989121234567", "from_": CALLER_ID, "url": "https://support.example.com/twilio/outbound/agent?attempt=7",
+    values: dict[str, Any] = {"to": "+989121234567", "from_": CALLER_ID, "url": "https://support.example.com/twilio/outbound/agent?attempt=7",
               "status_callback": "https://support.example.com/twilio/status?attempt=7&leg=agent", "timeout": 30}
     values.update(changes)
     return CallRequest(**values)
