@@ -203,8 +203,8 @@ class Network:
         for sid, call in list(self.stub.calls.items()):
             if sid not in self.legs and call.get("_url"):
                 query = parse_qs(urlsplit(call["_url"]).query)
-                leg = "customer" if "/customer" in call["_url"] else "agent"
-                self.legs[sid] = Leg(sid, int(query["attempt"][0]), leg, call["_url"], call["_status_callback"],
+                kind = "customer" if "/customer" in call["_url"] else "agent"
+                self.legs[sid] = Leg(sid, int(query["attempt"][0]), kind, call["_url"], call["_status_callback"],
                                      next_at=now + self.rng.uniform(0.1, 1.0))
         for leg in list(self.legs.values()):
             if leg.ended:
@@ -370,7 +370,7 @@ def main(seconds: int = 300, seed: int = 7) -> dict[str, Any]:
 def summarise(db: Database, stub: Any, network: Network, events: Counter[str], seconds: int) -> dict[str, Any]:
     with db.session() as session:
         statuses = Counter(session.scalars(select(Callback.status)))
-        attempt_callback = dict(session.execute(select(Attempt.id, Attempt.callback_id)).all())  # type: ignore[arg-type]
+        attempt_callback = dict(session.execute(select(Attempt.id, Attempt.callback_id)).all())
         open_attempts = session.scalar(select(func.count()).select_from(Attempt).where(Attempt.state.in_(LIVE_STATES)))
         live = {f"attempt:{a}" for a in session.scalars(select(Attempt.id).where(Attempt.state.in_(LIVE_STATES)))}
         leaked = [a.name for a in session.scalars(select(Agent).where(Agent.busy_call_sid.is_not(None)))

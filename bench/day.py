@@ -67,6 +67,7 @@ class Day:
 def make_day(requests: int, seed: int) -> Day:
     rng = random.Random(seed)
     rate = requests / (CLOSE - OPEN).total_seconds()
+    arrivals: list[tuple[datetime, str]]
     at, arrivals = OPEN, []
     while len(arrivals) < requests:
         at += timedelta(seconds=rng.expovariate(rate))
@@ -154,6 +155,7 @@ def simulate(day: Day, order: str = "edf", agents: int = 10, *, honest: bool = F
                 stats = StatsCache().get(session, centre, now)
                 _snap, advice, _rates, _end = advise(session, centre, calendar, stats, now)
             if advice is not None and advice.agents:
+                assert advice.until is not None  # more agents always come with an end (callbacks.forecast)
                 extra_until = advice.until
                 advice_text = f"{advice.agents} until {advice.until.astimezone(TEHRAN):%H:%M}"
                 for n in range(advice.agents):
@@ -176,7 +178,9 @@ def simulate(day: Day, order: str = "edf", agents: int = 10, *, honest: bool = F
         report = dispatcher.tick()
         for callback_id, attempt_id, dialed_at in report.dial_times:
             with db.session() as session:
-                number = session.get(Callback, callback_id).attempts_made + 1
+                callback = session.get(Callback, callback_id)
+                assert callback is not None  # the dispatcher has just dialed it
+                number = callback.attempts_made + 1
             plan = day.plans.get((index_of[callback_id], number), Plan("no-answer", 10, 0))
             t = dialed_at + timedelta(seconds=6)  # the agent answers and presses 1
             at(t, status(attempt_id, "agent", "in-progress", 1))
@@ -236,14 +240,15 @@ def _figures(rows: list[Callback], attempts: list[Attempt], centre: Any, label: 
     unreachable = [c for c in rows if c.status == "unreachable"]
     missed = [c for c in rows if c.status == "missed"]
     warned = [c for c in missed if c.at_risk_since is not None]
-    leads = sorted((c.deadline_at - c.at_risk_since).total_seconds() / 60 for c in warned)
+    leads = sorted((c.deadline_at - c.at_risk_since).total_seconds() / 60
+                   for c in warned if c.at_risk_since is not None)
     extra = sorted(max(0.0, (c.deadline_at - (c.sla_deadline_at or c.deadline_at)).total_seconds() / 60)
                    for c in rows)
     completed = [c for c in rows if c.status == "completed"]
     # The agent is held from the claim to the end of the call, then wraps up.
     wrap = centre.dispatch.wrap_up.total_seconds()
     agent_seconds = sum((a.ended_at - a.created_at).total_seconds() + wrap for a in attempts
-                        if a.outcome not in ("not_placed", "callback_closed"))
+                        if a.outcome not in ("not_placed", "callback_closed") and a.ended_at is not None)
     per_completed = agent_seconds / max(1, len(completed))
     per_queue = {}
     for queue, _w in QUEUES:

@@ -89,7 +89,9 @@ def measure(url: str) -> list[tuple[str, str, str]]:
         pass
     client = app.test_client()
     page_html = client.get("/supervisor/login?lang=en").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page_html).group(1)  # type: ignore[union-attr]
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page_html)
+    assert found is not None, "the log-in page has no CSRF token"
+    token = found.group(1)
     client.post("/supervisor/login", data={"email": "bench@example.com", "password": PASSWORD, "csrf_token": token})
 
     since_day = (NOW - timedelta(days=91)).astimezone(zone).date().isoformat()

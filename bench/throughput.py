@@ -102,8 +102,9 @@ def run(workers: int, count: int, stub_url: str) -> dict[str, float]:
         elapsed = time.monotonic() - start
         db = Database(url)
         with db.session() as session:
-            rows = session.execute(select(Attempt.dial_started_at, Callback.next_attempt_at)
-                                   .join(Callback, Callback.id == Attempt.callback_id)).all()
+            rows = [(dial, due) for dial, due in session.execute(  # both are set on every dialed attempt
+                select(Attempt.dial_started_at, Callback.next_attempt_at)
+                .join(Callback, Callback.id == Attempt.callback_id)).all() if dial is not None and due is not None]
             first_dial = min(r[0] for r in rows)
             last_dial = max(r[0] for r in rows)
         db.dispose()

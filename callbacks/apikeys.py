@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 from sqlalchemy.orm import Session
 
 from callbacks.db import Database
@@ -34,9 +35,9 @@ def create_api_key(db: Database, name: str, now: datetime, *, verifies_numbers: 
 
 def revoke_api_key(db: Database, name: str, now: datetime) -> bool:
     with db.session() as session:
-        result = session.execute(
+        result = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
             update(ApiKey).where(ApiKey.name == name, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
-        )
+        ))
         return result.rowcount == 1
 
 

@@ -31,10 +31,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import String, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import CursorResult, String, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from callbacks.calls import (
@@ -222,8 +222,8 @@ def release_orphaned_agents(session: Session, now: datetime) -> list[int]:
     orphans += [(agent_id, f"agent_call:{ident}") for ident, agent_id in by_kind["agent_call"].items()
                 if ident not in live_calls]
     known = {token for _a, token in orphans}
-    orphans += [(agent_id, token) for agent_id, token in held
-                if token not in known and (token or "").partition(":")[0] not in by_kind]
+    orphans += [(agent_id, token) for agent_id, token in held  # the query left out NULL tokens
+                if token is not None and token not in known and (token or "").partition(":")[0] not in by_kind]
     for agent_id, token in orphans:
         free_agent(session, agent_id, token, now, timedelta(0))
     return [agent_id for agent_id, _token in orphans]
@@ -258,21 +258,21 @@ def start_attempts(
     until = now + lease
     ids = [callback.id for callback, _agent in pairs]
     actor = f"worker {worker_id}"
-    numbers = dict(session.execute(  # type: ignore[arg-type]
+    numbers = dict(session.execute(
         select(Attempt.callback_id, func.max(Attempt.number)).where(Attempt.callback_id.in_(ids))
         .group_by(Attempt.callback_id)).all())
     orders = {cb.id: centre.queue(cb.queue).dial_order for cb, _a in pairs}
-    attempt_ids: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
+    attempt_ids: dict[int, int] = dict(session.execute(
         insert(Attempt).returning(Attempt.callback_id, Attempt.id, sort_by_parameter_order=True),
         [{"callback_id": cb.id, "number": numbers.get(cb.id, 0) + 1, "state": CREATED, "agent_id": agent.id,
           "worker_id": worker_id, "provider": provider, "dial_order": orders[cb.id], "created_at": now,
           "lease_until": until, "sequence": {}} for cb, agent in pairs],
     ).all())
-    changed = session.execute(
+    changed = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
         update(Callback).where(Callback.id.in_(ids), Callback.status == PENDING)
         .values(status=DIALING, version=Callback.version + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     if changed != len(ids):
         raise RuntimeError(f"claimed {changed} of {len(ids)} locked callbacks")  # cannot happen under the locks
     session.execute(update(Callback), [{"id": cid, "live_attempt_id": attempt_ids[cid]} for cid in ids])
@@ -423,8 +423,10 @@ def known_call_sids(session: Session, sids: Iterable[str]) -> set[str]:
 
 
 class CallLike(Protocol):
-    sid: str
-    created_at: datetime | None
+    @property
+    def sid(self) -> str: ...
+    @property
+    def created_at(self) -> datetime | None: ...  # read-only: the provider's CallInfo is frozen
 
 
 def choose_lost_call(session: Session, calls: Sequence[CallLike], around: datetime) -> CallLike | None:

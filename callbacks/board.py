@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 
 from callbacks.db import Database
 from callbacks.errors import NotFound
@@ -157,11 +158,11 @@ def acknowledge_alert(db: Database, alert_id: int, by: str, now: datetime) -> bo
     with db.session() as session:
         if session.get(Alert, alert_id) is None:
             raise NotFound("alert_not_found", "No such alert.")
-        result = session.execute(
+        result = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
             update(Alert)
             .where(Alert.id == alert_id, Alert.acknowledged_at.is_(None))
             .values(acknowledged_at=now, acknowledged_by=by[:254])
-        )
+        ))
         return result.rowcount == 1
 
 

@@ -11,15 +11,19 @@ requests are quoted their SLA.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callbacks.alerts import raise_alert
 from callbacks.businesstime import BusinessCalendar
+from callbacks.db import Database
 from callbacks.errors import InvalidRequest, NotFound
 from callbacks.forecast import (
     HORIZON,
@@ -135,7 +139,7 @@ def opening_spans(calendar: BusinessCalendar, now: datetime, horizon: timedelta 
         tuple[datetime, datetime]]:
     """Opening spans (UTC) that end after `now`, up to the horizon."""
     local = now.astimezone(calendar.zone).date() - timedelta(days=1)
-    out = []
+    out: list[tuple[datetime, datetime]] = []
     for n in range(horizon.days + 2):
         out.extend((s, e) for s, e in calendar.spans_on(local + timedelta(days=n)) if e > now)
     return _merge(out)
@@ -177,13 +181,13 @@ def read_staffing(session: Session, calendar: BusinessCalendar, now: datetime,
     return staffed_spans(agents, plans, opening_spans(calendar, now), now), registered
 
 
-def plan_shift(db: object, name: str, starts_at: datetime, ends_at: datetime, now: datetime) -> AgentShift:
+def plan_shift(db: Database, name: str, starts_at: datetime, ends_at: datetime, now: datetime) -> AgentShift:
     """Plan a shift ahead for the agent called `name` (the forecast then counts them only in planned shifts)."""
     if ends_at <= starts_at:
         raise InvalidRequest("shift_inverted", "A shift must end after it starts.", "ends_at")
     if ends_at <= now:
         raise InvalidRequest("shift_past", "This shift has already ended.", "ends_at")
-    with db.session() as session:  # type: ignore[attr-defined]
+    with db.session() as session:
         agent = session.scalar(select(Agent).where(Agent.name == name))
         if agent is None:
             raise NotFound("agent_not_found", f"No agent named {name!r}.", "name")
@@ -327,18 +331,18 @@ def advise(session: Session, centre: ContactCentre, calendar: BusinessCalendar, 
     day_end = day_end_for(calendar, now)
     if day_end is None or snapshot.registered == 0:
         return snapshot, None, rates, day_end
-    sla = {q: (lambda moment, queue=queue: queue_deadline(queue, moment, calendar))
-           for q, queue in centre.queues.items() if queue.promise.forecast}
+    sla: dict[str, Callable[[datetime], datetime]] = {q: partial(queue_deadline, queue, calendar=calendar)
+                                                      for q, queue in centre.queues.items() if queue.promise.forecast}
     expected = expected_work({q: centre.queues[q] for q in sla}, stats, {q: r for q, r in rates.items() if q in sla},
                              now, day_end, sla, watch_every=WATCH_EVERY)
     advice = staffing_advice(snapshot.backlog, snapshot.spans, expected, day_end)
     return snapshot, advice, rates, day_end
 
 
-def outlook(db: object, centre: ContactCentre, now: datetime, stats_cache: StatsCache | None = None) -> Outlook:
+def outlook(db: Database, centre: ContactCentre, now: datetime, stats_cache: StatsCache | None = None) -> Outlook:
     """Everything the board's forecast panel shows, read at `now`."""
     calendar = BusinessCalendar.for_centre(centre)
-    with db.session() as session:  # type: ignore[attr-defined]
+    with db.session() as session:
         stats = (stats_cache or StatsCache()).get(session, centre, now)
         snapshot, advice, rates, day_end = advise(session, centre, calendar, stats, now)
         queues = []
@@ -367,8 +371,9 @@ def note_quote(session: Session, centre: ContactCentre, queue_id: str, quote: Qu
         except IntegrityError:
             pass
     if over:
-        won = session.execute(update(DispatchState).where(DispatchState.name == name, DispatchState.at.is_(None))
-                              .values(at=now).execution_options(synchronize_session=False)).rowcount == 1
+        won = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
+            update(DispatchState).where(DispatchState.name == name, DispatchState.at.is_(None))
+            .values(at=now).execution_options(synchronize_session=False))).rowcount == 1
         if not won:
             return None
         zone = centre.zone

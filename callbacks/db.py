@@ -93,7 +93,7 @@ class Database:
             if self.dialect == "sqlite":
                 text_value = conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar_one()
                 return datetime.fromisoformat(text_value).replace(tzinfo=UTC)
-            value = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
+            value: datetime = conn.execute(text("SELECT clock_timestamp()")).scalar_one()
         return value.astimezone(UTC)
 
     def has_table(self, name: str) -> bool:

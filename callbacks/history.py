@@ -6,9 +6,9 @@ The supervisor's reports read these rows; nothing ever updates or deletes them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm import Session
 
 from callbacks.errors import Conflict
@@ -66,12 +66,12 @@ def transition(
         values.setdefault("ended_at", now)
         values.setdefault("end_reason", reason)
         values.setdefault("live_attempt_id", None)
-    result = session.execute(
+    result = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
         update(Callback)
         .where(Callback.id == callback.id, Callback.version == callback.version)
         .values(**values)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:
         session.expire(callback)
         return False

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -258,7 +259,7 @@ def date_input_value(value: date | None, lang: str) -> str:
     if value is None:
         return ""
     if lang == "fa":
-        return jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d")
+        return cast(str, jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d"))  # jdatetime is untyped
     return value.isoformat()
 
 
@@ -276,7 +277,7 @@ def parse_date(text: str | None) -> date | None:
         raise ValueError(f"{text!r} is not a date such as 2026-11-22 or 1405/09/01")
     year, month, day = (int(g) for g in match.groups())
     if year < 1700:
-        return jdatetime.date(year, month, day).togregorian()
+        return cast(date, jdatetime.date(year, month, day).togregorian())  # jdatetime is untyped
     return date(year, month, day)
 
 

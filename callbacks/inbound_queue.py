@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from callbacks.attempts import AGENT_MISSED_PAUSE, LegStatus, free_agent, known_call_sids, reserve_agent
@@ -188,11 +188,11 @@ def mark_caller_left(session: Session, agent_call_id: int, recheck_at: datetime)
 
     It stops counting as ringing for anyone at once; the sweep looks it up at `recheck_at` if it has not ended.
     """
-    changed = session.execute(
+    changed = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
         update(AgentCall).where(AgentCall.id == agent_call_id, unanswered_filter(), AgentCall.call_sid.is_not(None))
         .values(outcome=CALLER_LEFT, claimed_until=recheck_at)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    )).rowcount
     return changed == 1
 
 

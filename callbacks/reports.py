@@ -276,6 +276,7 @@ def daily_digest(
     if figures.by_queue:
         lines += ["", "Per queue:" if not fa else "به تفکیک صف:"]
         for q in figures.by_queue:
+            assert q.queue is not None  # the per-queue figures each name their queue
             lines.append(
                 f"  {i18n.queue_name(centre, q.queue, language)}: {i18n.percent(q.kept_share, language)} "
                 f"({i18n.number(q.completed, language)}/{i18n.number(q.decided, language)}), "

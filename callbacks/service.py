@@ -426,7 +426,8 @@ class CallbackService:
 
     def count_open(self) -> int:
         with self.db.session() as session:
-            return session.scalar(select(func.count()).select_from(Callback).where(Callback.status.in_(OPEN_STATUSES)))
+            return session.scalar(  # a count is never NULL
+                select(func.count()).select_from(Callback).where(Callback.status.in_(OPEN_STATUSES))) or 0
 
 
 __all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
@@ -171,6 +172,7 @@ def _prepare(session: Session) -> str:
     dialect = connection.dialect.name
     if dialect == "sqlite":
         raw = connection.connection.driver_connection
+        assert raw is not None  # only a closed or invalidated connection has none
         raw.create_function("ivr_local_date", 2, _sqlite_local_date, deterministic=True)
         raw.create_aggregate("ivr_percentile", 2, _Percentile)
     elif dialect == "postgresql":
@@ -186,7 +188,7 @@ def _local_day(dialect: str, column: Any, zone: str) -> ColumnElement[Any]:
     # selected one as identical, and two parameters are two different expressions to it. IANA names are safe.
     if not re.fullmatch(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*", zone):
         raise ValueError(f"unexpected timezone name {zone!r}")
-    zone_literal = literal_column(f"'{zone}'")
+    zone_literal: ColumnElement[Any] = literal_column(f"'{zone}'")
     if dialect == "postgresql":
         return func.date(func.timezone(zone_literal, column))
     return func.ivr_local_date(column, zone_literal)
@@ -281,14 +283,14 @@ def sla_figures(db: Database, zone: ZoneInfo, since: datetime, until: datetime, 
                     overall_times = (r.p50, r.p90)
         else:
 
-            def times(*group: Any) -> list[Any]:
+            def times(*group: Any) -> Sequence[Any]:
                 query = kept_rows.with_only_columns(*group, p50, p90)
                 return session.execute(query.group_by(*group) if group else query).all()
 
             cell_times = {(_as_date(r.day), r.queue): (r.p50, r.p90) for r in times(day, Callback.queue)}
             day_times = {_as_date(r.day): (r.p50, r.p90) for r in times(day)}
             queue_times = {r.queue: (r.p50, r.p90) for r in times(Callback.queue)}
-            overall_times = tuple(times()[0])  # type: ignore[assignment]
+            overall_times = tuple(times()[0])
 
     cells: list[Figures] = []
     by_queue: dict[str, Figures] = {}
@@ -330,7 +332,8 @@ def _floats(pair: tuple[Any, Any] | None) -> tuple[float | None, float | None]:
     if pair is None:
         return None, None
     # Rounded to 0.1 s: SQLite's julianday arithmetic leaves microsecond noise.
-    return tuple(None if v is None else round(float(v), 1) for v in pair)  # type: ignore[return-value]
+    first, second = (None if v is None else round(float(v), 1) for v in pair)
+    return first, second
 
 
 # -- the phone tree ------------------------------------------------------------------------------------------
@@ -408,7 +411,7 @@ def phone_tree_funnel(db: Database, since: datetime, until: datetime, top: int =
             .order_by(func.count().desc())
         ).all()
         if dialect == "postgresql":
-            last_node = literal_column("((inbound_calls.path::json -> -1) ->> 'node')")
+            last_node: ColumnElement[Any] = literal_column("((inbound_calls.path::json -> -1) ->> 'node')")
             visits_sql = (
                 "SELECT e.value ->> 'node' AS node, count(DISTINCT c.id) AS visits "
                 "FROM inbound_calls c CROSS JOIN LATERAL json_array_elements(c.path::json) AS e(value) "
@@ -424,7 +427,7 @@ def phone_tree_funnel(db: Database, since: datetime, until: datetime, top: int =
         # No literal inside: PostgreSQL must see the selected and grouped expressions as the same one.
         leave_node = func.coalesce(InboundCall.outcome_node, last_node)
         left = dict(session.execute(select(leave_node, func.count()).where(*window, lost).group_by(leave_node)).all())
-        visits = dict(
+        visits: dict[Any, Any] = dict(
             session.execute(
                 text(visits_sql).bindparams(
                     bindparam("since", since, type_=UTCDateTime()), bindparam("until", until, type_=UTCDateTime())

@@ -109,7 +109,7 @@ class SpooledRequest:
 
 def _aware(value: object, key: str) -> datetime:
     try:
-        parsed = datetime.fromisoformat(value)  # type: ignore[arg-type]
+        parsed = datetime.fromisoformat(value)  # type: ignore[arg-type]  # not a str: TypeError, caught below
     except (TypeError, ValueError):
         raise SpoolFileInvalid(f"{key} is not an ISO 8601 time") from None
     if parsed.tzinfo is None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
 from callbacks.clock import SystemClock
+
+if TYPE_CHECKING:
+    from callbacks.db import Database
 
 log = logging.getLogger("ivr.worker")
 
@@ -65,19 +69,19 @@ def worker_command(once: bool, worker_id: str | None, metrics_port: int | None) 
         db.dispose()
 
 
-def _refuse_an_old_schema(db: object) -> None:
+def _refuse_an_old_schema(db: Database) -> None:
     """A worker of this release on a schema of another would write rows it does not understand: stop, and say
     what to run. A database that does not answer yet is not a reason to stop (the jobs retry until it does)."""
     from callbacks.db import head_revision
 
     try:
-        current = db.schema_revision()  # type: ignore[attr-defined]
+        current = db.schema_revision()
     except Exception as exc:  # unreachable now: the timer's jobs will wait for it
         log.warning("cannot read the schema revision yet (%s); starting anyway", type(exc).__name__)
         return
     wanted = head_revision()
     if current != wanted:
-        db.dispose()  # type: ignore[attr-defined]
+        db.dispose()
         raise click.ClickException(
             f"cannot start the worker: the database schema is at {current or 'nothing'}, this release needs "
             f"{wanted}; run `ivr db upgrade` (the web's unit does it each time it starts)"

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
 from flask import Blueprint, Flask, Response, jsonify
 from sqlalchemy import text
 
 from callbacks.db import head_revision
 from ivr.runtime import runtime
+
+if TYPE_CHECKING:
+    from prometheus_client.core import Metric
 
 bp = Blueprint("health", __name__)
 
@@ -43,7 +49,7 @@ class _StoreCollector:
     def __init__(self, app: Flask):
         self.app = app
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
         from sqlalchemy import func, select
 
@@ -94,7 +100,7 @@ class _SpoolCollector:
     def __init__(self, app: Flask):
         self.app = app
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[Metric]:
         from prometheus_client.core import GaugeMetricFamily
 
         spool = runtime(self.app).spool

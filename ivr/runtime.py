@@ -31,4 +31,4 @@ class Runtime:
 
 def runtime(app: Flask | None = None) -> Runtime:
     """The runtime of `app`, or of the app handling the current request or command."""
-    return (app or current_app).extensions["ivr"]  # type: ignore[no-any-return]
+    return (app or current_app).extensions["ivr"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import ColumnElement, CursorResult, and_, or_, select, update
 
 from callbacks.db import Database
 from callbacks.models import Callback, CustomerSms
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=5)
 
 
-def _sendable(now: datetime) -> object:
+def _sendable(now: datetime) -> ColumnElement[bool]:
     return and_(CustomerSms.sent_at.is_(None),
                 or_(CustomerSms.claimed_by.is_(None), CustomerSms.claimed_at < now - CLAIM_TIMEOUT))
 
@@ -40,12 +41,14 @@ def send_customer_sms(db: Database, centre: ContactCentre, provider: Provider, *
     sent = 0
     for sms_id in ids:
         with db.session() as session:
-            won = session.execute(update(CustomerSms).where(CustomerSms.id == sms_id, _sendable(now))
-                                  .values(claimed_by=worker_id, claimed_at=now)
-                                  .execution_options(synchronize_session=False)).rowcount == 1
+            won = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
+                update(CustomerSms).where(CustomerSms.id == sms_id, _sendable(now))
+                .values(claimed_by=worker_id, claimed_at=now)
+                .execution_options(synchronize_session=False))).rowcount == 1
             if not won:
                 continue
             row = session.get(CustomerSms, sms_id)
+            assert row is not None  # this transaction's claim just updated it
             callback = session.get(Callback, row.callback_id)
             if not still_true(row, callback, now):
                 row.sent_at, row.result, row.body = now, "skipped", redact(row.body)

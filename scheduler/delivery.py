@@ -13,10 +13,10 @@ import urllib.request
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import CursorResult, and_, or_, select, update
 
 from callbacks.db import Database
 from callbacks.models import Alert, Callback
@@ -158,14 +158,15 @@ def deliver_pending(db: Database, centre: ContactCentre, notifier: Notifier, wor
     sent = 0
     for alert_id in ids:
         with db.session() as session:
-            won = session.execute(
+            won = cast("CursorResult[Any]", session.execute(  # an UPDATE's Result is a CursorResult (rowcount)
                 update(Alert).where(Alert.id == alert_id, _deliverable(now))
                 .values(deliveries={"claimed_by": worker_id, "at": now.isoformat()})
                 .execution_options(synchronize_session=False)
-            ).rowcount == 1
+            )).rowcount == 1
             if not won:
                 continue
             alert = session.get(Alert, alert_id)
+            assert alert is not None  # this transaction's claim just updated it
             callback = session.get(Callback, alert.callback_id) if alert.callback_id else None
             subject, text, payload = alert_text(alert, callback, centre)
         results = notifier.deliver(subject, text, payload)

@@ -443,6 +443,8 @@ class Dispatcher:
                 return
             callback = session.scalar(select(Callback).where(Callback.id == attempt.callback_id).with_for_update())
             current = session.scalar(select(Attempt).where(Attempt.id == attempt.id).with_for_update())
+            if callback is None or current is None:  # deleted by hand meanwhile: nothing left to settle
+                return
             if current.state in (attempts.CREATED, attempts.UNKNOWN) and current.agent_call_sid is None \
                     and current.customer_call_sid is None:
                 attempts.finish_attempt(session, self.centre, callback, current, NOT_PLACED, now, actor=self.actor,

@@ -216,6 +216,8 @@ class QueueDistributor:
         now = self.clock.now()
         with self.db.session() as session:
             call = session.get(AgentCall, claim.agent_call_id)
+            if call is None:  # deleted by hand meanwhile: nothing left to settle
+                return "skipped"
             if isinstance(exc, ProviderPermanentError):
                 attempts.take_off_shift(session, call.agent_id, now)
                 log.error("agent %s cannot be called (%s); taken off shift", call.agent_id, exc)
@@ -275,7 +277,7 @@ class QueueDistributor:
                 if phone else []
             with self.db.session() as session:
                 call = session.scalar(select(AgentCall).where(AgentCall.id == agent_call_id).with_for_update())
-                if call.state == "ended" or call.call_sid is not None:
+                if call is None or call.state == "ended" or call.call_sid is not None:  # None: deleted by hand
                     return
                 found = attempts.choose_lost_call(session, listed, created_at)
                 if found is not None:

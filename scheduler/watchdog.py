@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from callbacks.alerts import raise_alert
 from callbacks.businesstime import BusinessCalendar
@@ -102,8 +103,8 @@ class Watchdog:
                     log.error("callback %s: %s", callback.id, reason)
                     report.stuck.append(callback.id)
 
-    def _agents_on_shift(self, session: object) -> list[Agent]:
-        return list(session.scalars(select(Agent).where(Agent.on_shift.is_(True))))  # type: ignore[attr-defined]
+    def _agents_on_shift(self, session: Session) -> list[Agent]:
+        return list(session.scalars(select(Agent).where(Agent.on_shift.is_(True))))
 
     def _close_missed(self, now: datetime, report: WatchReport) -> None:
         with self.db.session() as session:
@@ -114,7 +115,7 @@ class Watchdog:
         for callback_id in overdue:
             with self.db.session() as session:
                 callback = session.scalar(select(Callback).where(Callback.id == callback_id).with_for_update())
-                if callback.status != PENDING:
+                if callback is None or callback.status != PENDING:  # None: deleted by hand meanwhile
                     continue
                 last = session.scalar(select(Attempt).where(Attempt.callback_id == callback_id)
                                       .order_by(Attempt.number.desc()).limit(1))
@@ -137,7 +138,8 @@ class Watchdog:
             snapshot = read_backlog(session, self.centre, self.calendar, stats, now)
             risky = [r for r in snapshot.backlog.at_risk() if r.work.ident is not None]
             ids = [r.work.ident for r in risky]
-            found = {c.id: c for c in session.scalars(select(Callback).where(Callback.id.in_(ids)))} if ids else {}
+            found: dict[int | None, Callback] = {  # keyed for lookups by `Work.ident` (int | None)
+                c.id: c for c in session.scalars(select(Callback).where(Callback.id.in_(ids)))} if ids else {}
         zone = self.centre.zone
         agents = snapshot.backlog.capacity.agents_at(now)
         position = {r.work.ident: i for i, r in enumerate(snapshot.backlog.reached())}

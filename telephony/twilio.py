@@ -46,7 +46,7 @@ class RebasedHttpClient(TwilioHttpClient):
         self.base_url = base_url.rstrip("/")
         rebased = self.base_url != TWILIO_API
         self.rebase = [TWILIO_API] if rebased else []
-        if rebased and not urlsplit(self.base_url).hostname.endswith("twilio.com"):  # type: ignore[union-attr]
+        if rebased and not (urlsplit(self.base_url).hostname or "").endswith("twilio.com"):  # no host: not Twilio
             self.rebase.append(TWILIO_VOICE_API)
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:

@@ -69,7 +69,7 @@ def spec(server_url: str) -> dict[str, Any]:
             "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
         },
     }
-    key_auth = [{"bearer": []}]
+    key_auth: list[dict[str, list[str]]] = [{"bearer": []}]
     ok_callback = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Callback"}}}}
     time_param = {"schema": {"type": "string", "format": "date-time"}, "in": "query", "required": False}
     return {

@@ -28,6 +28,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -476,7 +477,7 @@ def status(token: str) -> Response:
 
 @bp.post("/status/<token>/cancel")
 @limiter.limit(per_client_limit)
-def cancel(token: str) -> Response:
+def cancel(token: str) -> ResponseReturnValue:
     """Cancel the request behind the link, then show its new state (post/redirect/get)."""
     rt = runtime()
     callback = rt.service.get_by_token(token)

@@ -92,7 +92,7 @@ class Renderer:
             then = step.then
             if isinstance(then, Redirect) and then.route.name in _INPUT_ROUTES and then.route.param("t") is None:
                 raise OptionsWithoutGather(
-                    f"step at {step.node!r} redirects to {step.then.route.name} without a Gather"
+                    f"step at {step.node!r} redirects to {then.route.name} without a Gather"
                 )
             for speech in step.speech:
                 self._speak(response, speech)

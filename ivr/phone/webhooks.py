@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request, send_from_directory
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from callbacks.businesstime import BusinessCalendar, NeverOpen
@@ -606,10 +607,10 @@ def prompt_audio(lang: str, name: str) -> Response:
     return send_from_directory(_voice().audio.directory / lang, name, mimetype="audio/wav")
 
 
-def _recover(exc: Exception) -> Response:
+def _recover(exc: Exception) -> ResponseReturnValue:
     """Never a 500 to Twilio: anything unexpected becomes a valid apology with a way on."""
     if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
-        return exc.get_response()  # type: ignore[return-value]
+        return exc.get_response()
     log.exception("voice webhook failed on %s", request.path)
     try:
         menu = _menu()

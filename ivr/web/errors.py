@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, Response, g, render_template, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from callbacks.db import DatabaseUnavailable
@@ -75,7 +76,7 @@ def init_app(app: Flask) -> None:
         return response
 
     @app.errorhandler(HTTPException)
-    def _http_error(exc: HTTPException) -> Response:
+    def _http_error(exc: HTTPException) -> ResponseReturnValue:
         if _wants_json():
             code = {
                 400: "bad_request",
@@ -102,7 +103,7 @@ def init_app(app: Flask) -> None:
         return exc.get_response()
 
     @app.errorhandler(Exception)
-    def _unexpected(exc: Exception) -> Response:
+    def _unexpected(exc: Exception) -> ResponseReturnValue:
         if isinstance(exc, HTTPException):
             return _http_error(exc)
         log.exception("unexpected error on %s %s", request.method, request.path)

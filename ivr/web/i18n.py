@@ -355,12 +355,12 @@ def pick_language(req: Request, allowed: list[str] | tuple[str, ...], *, preferr
     """The one language picker of every page: `?lang=` (a switch), then the cookie it sets, then the reader's
     own choice (a supervisor's account), then Accept-Language, then `default`, then the first allowed."""
     for candidate in (req.args.get("lang"), req.cookies.get(LANGUAGE_COOKIE), preferred):
-        if candidate in allowed:
+        if candidate is not None and candidate in allowed:
             return candidate
     best = req.accept_languages.best_match(allowed)
     if best:
         return best
-    return default if default in allowed else allowed[0]
+    return default if default is not None and default in allowed else allowed[0]
 
 
 def current_language() -> str:
@@ -460,6 +460,7 @@ def _remember_language(response: Response) -> Response:
     already_set = any(h.startswith(f"{LANGUAGE_COOKIE}=") for h in response.headers.getlist("Set-Cookie"))
     if (
         "page_lang" in g
+        and chosen is not None
         and chosen == g.page_lang
         and request.cookies.get(LANGUAGE_COOKIE) != chosen
         and not already_set

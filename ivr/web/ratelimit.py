@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, current_app, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
@@ -70,7 +70,7 @@ def init_app(app: Flask) -> None:
     limiter.init_app(app)
 
     @app.errorhandler(RateLimited)
-    def _limited(exc: RateLimited):  # type: ignore[no-untyped-def]
+    def _limited(exc: RateLimited) -> Response:
         if request.path.startswith("/api/"):
             response = api_error(429, exc.code, exc.message, "phone")
         else:

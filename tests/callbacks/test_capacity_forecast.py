@@ -33,8 +33,8 @@ SUNDAY_10 = datetime(2026, 11, 22, 10, 0, tzinfo=TEHRAN)
 STATS = AttemptStats(answer_rate=0.7, answered_seconds=100.0, unanswered_seconds=60.0, sample=500)
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=TEHRAN)
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=TEHRAN)
 
 
 def phone(i: int) -> str:
@@ -195,6 +195,7 @@ def test_staffing_follows_the_opening_hours_and_the_planned_shifts(centre):
 
     class Agent:
         def __init__(self, ident: int, on_shift: bool):
+            self.queues: list[str]
             self.id, self.on_shift, self.queues = ident, on_shift, []
 
     staffed = staffed_spans([Agent(1, True), Agent(2, False)], {}, spans, now)

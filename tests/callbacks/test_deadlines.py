@@ -28,7 +28,7 @@ def queue(deadline="2h", clock="business") -> Queue:
 
 
 def local(zone, *args) -> datetime:
-    return datetime(*args, tzinfo=zone)
+    return datetime(*args).replace(tzinfo=zone)
 
 
 def test_a_request_at_nine_on_wednesday_evening_is_owed_on_the_next_business_morning():

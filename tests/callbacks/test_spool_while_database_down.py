@@ -94,6 +94,7 @@ def test_a_twilio_retry_of_the_same_webhook_repeats_the_promise_without_a_second
         caller = Caller(line.test_client(), line, called=ENGLISH_LINE).dial().press("4").press("1")
         caller.follow()
         last_retry = caller.last.redirect
+        assert last_retry is not None
         caller.follow().expect("call you back by Sunday at 12:00")
         clock.advance(minutes=3)  # a promise counted from now would be 12:03
         caller.post(last_retry, {})  # Twilio did not get our answer and asks again

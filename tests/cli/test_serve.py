@@ -61,7 +61,7 @@ def test_metrics_scraped_from_a_two_worker_gunicorn_add_up_every_process(sqlite_
         with ThreadPoolExecutor(6) as pool:  # at once, so that both workers take some
             answers = list(pool.map(lambda form: signed_post(base, "/twilio/voice", form), calls))
         assert [a.status_code for a in answers] == [200] * 12
-        pids = {re.search(r"_(\d+)\.db$", p.name).group(1) for p in metrics_dir.glob("*.db")}
+        pids = {re.findall(r"_(\d+)\.db$", p.name)[0] for p in metrics_dir.glob("*.db")}
         assert len(pids) == 2, f"both workers should have served calls, files: {sorted(pids)}"
         for scrape in range(6):
             text = requests.get(base + "/metrics", timeout=10).text

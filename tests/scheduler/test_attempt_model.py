@@ -588,6 +588,7 @@ class PromiseModel(RuleBasedStateMachine):
             callbacks = list(session.scalars(select(Callback)))
             for callback in callbacks:
                 assert callback.status in FINAL_STATUSES, f"callback {callback.id} is still {callback.status}"
+                assert callback.ended_at is not None, f"callback {callback.id} has no end time"
                 assert callback.ended_at <= callback.deadline_at + END_BOUND, \
                     f"callback {callback.id} ended {callback.ended_at - callback.deadline_at} after its deadline"
                 finals = session.scalar(select(func.count()).select_from(CallbackEvent).where(

@@ -114,7 +114,7 @@ def test_every_job_is_timed_and_a_failing_one_is_counted(app, worker, clock):
         assert value(text, f'ivr_worker_job_duration_seconds_count{{task="{job}"}}') == 1
         assert value(text, f'ivr_worker_job_last_success_timestamp_seconds{{task="{job}"}}') > 0
     assert value(text, 'ivr_worker_job_failures_total{task="watchdog"}') is None
-    worker.watchdog = BrokenWatchdog()  # type: ignore[assignment]
+    worker.watchdog = BrokenWatchdog()
     worker.run_once()  # the failure is logged and counted; the timer would run on
     text = scrape(worker)
     assert value(text, 'ivr_worker_job_failures_total{task="watchdog"}') == 1

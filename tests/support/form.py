@@ -51,12 +51,12 @@ def status_path(response: Any) -> str:
 
 def count_callbacks(db: Database) -> int:
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(Callback))
+        return session.scalar(select(func.count()).select_from(Callback)) or 0
 
 
 def count_events(db: Database) -> int:
     with db.session() as session:
-        return session.scalar(select(func.count()).select_from(CallbackEvent))
+        return session.scalar(select(func.count()).select_from(CallbackEvent)) or 0
 
 
 def stored_callbacks(db: Database) -> list[Callback]:

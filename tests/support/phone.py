@@ -102,8 +102,13 @@ class Caller:
     called: str = "+982191000001"
     call_sid: str = field(default_factory=lambda: f"CA{next(_sids):032d}")
     token: str | None = None
-    last: Answer | None = None
     history: list[Answer] = field(default_factory=list)
+
+    @property
+    def last(self) -> Answer:
+        """The latest answer the app gave on this call."""
+        assert self.history, "nothing has been posted on this call yet"
+        return self.history[-1]
 
     @property
     def base(self) -> str:
@@ -130,7 +135,6 @@ class Caller:
         if response.status_code == 200:
             assert response.mimetype == "text/xml", response.data
             answer.root = assert_valid_twiml(response.data)
-        self.last = answer
         self.history.append(answer)
         return answer
 

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 from twilio.request_validator import RequestValidator
@@ -67,7 +68,7 @@ class Running:
             time.sleep(0.05)
         raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines[-40:]))
 
-    def records(self) -> list[dict[str, object]]:
+    def records(self) -> list[dict[str, Any]]:
         """The JSON log lines (LOG_FORMAT=json) written so far."""
         return [json.loads(line) for line in list(self.lines) if line.startswith("{")]
 

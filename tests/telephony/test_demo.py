@@ -129,7 +129,7 @@ def completed_callbacks(url: str, api_key: str, seconds: float = 30) -> list[dic
         body = response.json()
         items = body.get("items", body.get("callbacks", body)) if isinstance(body, dict) else body
         if items or time.monotonic() > deadline:
-            return list(items)
+            return list(items or [])
         time.sleep(0.5)
 
 

@@ -145,7 +145,8 @@ def test_a_persian_caller_can_say_operator(app: Any, sim: Simulator) -> None:
     add_agent(app, "Sara", AGENT_PHONE)
     sid = sim.dial_in(CUSTOMER, PERSIAN_LINE)
     wait_for_gather(sim, sid)
-    assert sim.call(sid).listening["input"] == ["dtmf", "speech"]
+    listening = sim.call(sid).listening
+    assert listening is not None and listening["input"] == ["dtmf", "speech"]
     sim.speak(sid, "اپراتور")
     assert sim.run_until(lambda: sim.call(sid).queue == "general", 60), [line.text for line in sim.call(sid).lines]
     assert any(line.language == "fa-IR" for line in sim.call(sid).lines if line.kind == "say")

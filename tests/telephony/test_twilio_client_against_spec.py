@@ -49,7 +49,7 @@ def twilio(stub):
 
 
 def a_call(**changes: Any) -> CallRequest:
-    values = {"to": "+989121234567", "from_": CALLER_ID, "url": "https://support.example.com/twilio/outbound/agent?attempt=7",
+    values: dict[str, Any] = {"to": "+989121234567", "from_": CALLER_ID, "url": "https://support.example.com/twilio/outbound/agent?attempt=7",
               "status_callback": "https://support.example.com/twilio/status?attempt=7&leg=agent", "timeout": 30}
     values.update(changes)
     return CallRequest(**values)
@@ -168,3 +168,10 @@ def test_a_5xx_after_twilio_placed_the_call_is_settled_through_the_calls_list_wi
     [attempt] = attempts_of(app, callback)
     assert attempt.agent_call_sid == call["sid"] and attempt.state == "dialing"
     assert any(r["method"] == "GET" and r["args"].get("To") for r in stub.requests)
+
+
+def test_a_base_url_without_a_host_name_rebases_the_voice_api_too() -> None:
+    # "http://:8080" passes the settings' URL check (it has a netloc) but has no host name: not a Twilio host.
+    from telephony.twilio import TWILIO_API, TWILIO_VOICE_API, RebasedHttpClient
+
+    assert RebasedHttpClient("http://:8080").rebase == [TWILIO_API, TWILIO_VOICE_API]

@@ -95,7 +95,7 @@ def test_customer_cancels_and_sees_the_new_state(client: Any, db: Database, stat
     assert callback.status == "canceled"
     with db.session() as session:
         event = session.scalars(select(CallbackEvent).order_by(CallbackEvent.id.desc())).first()
-    assert (event.to_status, event.actor) == ("canceled", "customer:web")
+    assert event is not None and (event.to_status, event.actor) == ("canceled", "customer:web")
     # The notice is shown once.
     assert "Your request is canceled." not in text_of(client.get(status_url), "main")
 

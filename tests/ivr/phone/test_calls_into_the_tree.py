@@ -192,6 +192,7 @@ def test_pressing_one_at_the_offer_books_a_callback_on_the_callers_number(phone_
     assert callback.phone == "+989121234567" and callback.channel == "phone" and callback.language == "en"
     row = journey(phone_app, caller)
     assert row.outcome == "callback_requested" and row.callback_id == callback.id
+    assert row.caller_masked is not None
     assert row.caller_masked != "+989121234567" and "4567" in row.caller_masked
 
 
@@ -270,6 +271,7 @@ def test_a_caller_put_through_to_an_agent_is_recorded_as_reaching_a_human(staffe
     assert caller.last.hangs_up
     row = journey(staffed, caller)
     assert row.outcome == "human" and row.zero_presses == 1
+    assert row.answered_at is not None and row.enqueued_at is not None
     assert row.answered_at - row.enqueued_at == timedelta(seconds=45)
 
 
@@ -350,6 +352,7 @@ def test_a_slow_database_gets_one_moment_and_a_retry_then_the_callback_is_spoole
         phone_app.extensions["ivr_voice"].timebox.seconds = 2.0
         phone_app.extensions["ivr_voice"].timebox.seconds = 0.1
         caller.press("1").expect("One moment please")
+        assert caller.last.redirect is not None
         assert "t=1" in caller.last.redirect and "d=1" in caller.last.redirect
         caller.follow().expect("One moment please")
         # Out of retries: the request is kept in the local spool and the caller still hears a promise.

@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from config.loader import ConfigError, parse_contact_centre
+from config import ConfigError
+from config.loader import parse_contact_centre
 from config.menus import menu_of
 from config.settings import EXAMPLE_CONFIG
 from ivr.phone import navigator as nav
@@ -14,7 +15,7 @@ from ivr.phone.navigator import CallerInput, Situation
 
 
 @pytest.fixture(scope="module")
-def menu(centre):  # type: ignore[no-untyped-def]
+def menu(centre):
     return menu_of(centre)
 
 
@@ -26,12 +27,12 @@ SILENCE = CallerInput.parse(None, None)
 OPEN = Situation()
 
 
-def test_zero_from_billing_goes_to_the_billing_queue(menu) -> None:  # type: ignore[no-untyped-def]
+def test_zero_from_billing_goes_to_the_billing_queue(menu) -> None:
     step = nav.navigate(menu, "billing", press("0"), 0, "en", OPEN)
     assert isinstance(step.then, nav.Enqueue) and step.then.queue == "billing"
 
 
-def test_silence_re_prompts_twice_then_reaches_a_human(menu) -> None:  # type: ignore[no-untyped-def]
+def test_silence_re_prompts_twice_then_reaches_a_human(menu) -> None:
     first = nav.decide(menu, "main", SILENCE, 0)
     second = nav.decide(menu, "main", SILENCE, first.retries)
     third = nav.decide(menu, "main", SILENCE, second.retries)
@@ -39,25 +40,25 @@ def test_silence_re_prompts_twice_then_reaches_a_human(menu) -> None:  # type: i
     assert third.node == menu.operator
 
 
-def test_a_ten_thousand_digit_entry_is_just_confusion(menu) -> None:  # type: ignore[no-untyped-def]
+def test_a_ten_thousand_digit_entry_is_just_confusion(menu) -> None:
     heard = CallerInput.parse("1" * 10_000, None)
     assert heard.kind == "garbage"
     assert nav.decide(menu, "main", heard, 0).sorry
 
 
-def test_persian_digits_and_arabic_letters_are_understood(menu) -> None:  # type: ignore[no-untyped-def]
+def test_persian_digits_and_arabic_letters_are_understood(menu) -> None:
     assert nav.decide(menu, "main", CallerInput.parse("۱", None), 0).node == "billing"
     assert nav.decide(menu, "main", CallerInput.parse(None, "مالي"), 0).node == "billing"  # Arabic yeh
 
 
-def test_closed_transfer_offers_a_callback_with_the_next_opening(menu, centre) -> None:  # type: ignore[no-untyped-def]
+def test_closed_transfer_offers_a_callback_with_the_next_opening(menu, centre) -> None:
     closed = Situation(is_open=False, next_opening=datetime(2026, 11, 28, 4, 30, tzinfo=UTC), zone=centre.zone)
     step = nav.navigate(menu, "main", press("0"), 0, "en", closed)
     assert "Saturday at 08:00" in " ".join(s.text or "" for s in step.speech)
     assert step.listen is not None and step.listen.action.name == "offer"
 
 
-def test_the_renderer_refuses_options_without_a_gather(menu) -> None:  # type: ignore[no-untyped-def]
+def test_the_renderer_refuses_options_without_a_gather(menu) -> None:
     from ivr.phone.twiml import OptionsWithoutGather, Renderer
 
     step = nav.Step("main", speech=(nav.Speech("en", "press 1"),), then=nav.Redirect(nav.Route.to("input", n="main")))
