@@ -14,7 +14,7 @@ from bench.harness import Row, Run, database
 from bench.seed_reports import NOW, seed
 
 
-def _median(action, repeat: int = 3) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+def _median(action, repeat: int = 3) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
         started = time.perf_counter()

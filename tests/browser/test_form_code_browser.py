@@ -43,7 +43,9 @@ def test_persian_customer_types_the_texted_code_and_the_request_is_stored(
     assert page.locator("html").get_attribute("dir") == "rtl"
     assert stored_callbacks(sqlite_db) == []
     [message] = [m for m in form_app.extensions["simulator"].engine.board.messages if m["to"] == "+989123456789"]
-    code = re.search(r"\b(\d{6})\b", message["body"])[1]
+    found = re.search(r"\b(\d{6})\b", message["body"])
+    assert found is not None, message
+    code = found[1]
     wrong = "000000" if code != "000000" else "111111"
     page.fill("#code", wrong)
     page.click("#verify-submit")

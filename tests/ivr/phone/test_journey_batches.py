@@ -37,13 +37,19 @@ def row(app: Any, call_sid: str) -> InboundCall | None:
         return session.scalar(select(InboundCall).where(InboundCall.call_sid == call_sid))
 
 
+def stored(app: Any, call_sid: str) -> InboundCall:
+    call = row(app, call_sid)
+    assert call is not None, f"no journey row for {call_sid}"
+    return call
+
+
 def test_a_call_walked_through_the_tree_is_in_its_journey_once_the_batch_is_written(batched_app: Any) -> None:
     journal = batched_app.extensions["ivr_voice"].journal
     assert journal is not None
     caller = Caller(batched_app.test_client(), batched_app, called=ENGLISH_LINE).dial().expect("For billing press 1")
     caller.press("1").expect("To make a payment press 1").press("9").expect("For billing press 1")
     assert journal.flush(5)
-    call = row(batched_app, caller.call_sid)
+    call = stored(batched_app, caller.call_sid)
     assert call is not None and call.caller_masked and call.language == "en"
     assert [e["node"] for e in call.path] == ["start", "main", "billing", "main"]
     assert [e.get("input") for e in call.path][2:] == ["1", "9"]
@@ -68,7 +74,7 @@ def test_a_webhook_does_not_wait_for_a_stuck_journey_write(batched_app: Any) -> 
     finally:
         release.set()
     assert voice.journal.flush(5)
-    assert [e["node"] for e in row(batched_app, caller.call_sid).path] == ["start", "main", "billing"]
+    assert [e["node"] for e in stored(batched_app, caller.call_sid).path] == ["start", "main", "billing"]
 
 
 def test_a_failing_database_keeps_the_visits_and_writes_them_when_it_is_back(sqlite_db: Any) -> None:
@@ -136,7 +142,7 @@ def test_a_hang_up_joins_the_calls_batch_and_late_statuses_change_nothing(batche
     for sequence, status in ((0, "in-progress"), (2, "completed"), (1, "ringing")):  # late and out of order
         caller.post("/twilio/status", {"CallStatus": status, "SequenceNumber": str(sequence), "Direction": "inbound"})
     assert journal.flush(5)
-    call = row(batched_app, caller.call_sid)
+    call = stored(batched_app, caller.call_sid)
     assert (call.outcome, call.outcome_node, call.last_sequence) == ("hung_up", "billing", 2)
     assert call.ended_at is not None
 
@@ -151,7 +157,7 @@ def test_a_status_that_beats_its_calls_first_visit_waits_for_it(sqlite_db: Any) 
     assert row_of(sqlite_db, sid) is None
     journey.record_many(sqlite_db, [Visit(sid, DEFAULT_NOW, node="main", caller_masked="+98912***4567")])
     deadline = time.monotonic() + 5
-    while (call := row_of(sqlite_db, sid)).ended_at is None and time.monotonic() < deadline:
+    while (call := stored_of(sqlite_db, sid)).ended_at is None and time.monotonic() < deadline:
         time.sleep(0.02)
     writer.close()
     assert call.ended_at == DEFAULT_NOW + timedelta(seconds=9) and call.outcome == "hung_up"
@@ -172,3 +178,9 @@ def test_a_status_of_a_call_the_tree_never_saw_is_dropped_after_a_while(sqlite_d
 def row_of(db: Any, call_sid: str) -> InboundCall | None:
     with db.session() as session:
         return session.scalar(select(InboundCall).where(InboundCall.call_sid == call_sid))
+
+
+def stored_of(db: Any, call_sid: str) -> InboundCall:
+    call = row_of(db, call_sid)
+    assert call is not None, f"no journey row for {call_sid}"
+    return call

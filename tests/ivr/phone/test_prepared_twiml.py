@@ -27,7 +27,12 @@ def test_a_menu_step_is_rendered_once_and_served_prepared_to_the_next_caller(pre
                                                                              ) -> None:
     renders: list[Any] = []
     real = twiml.Renderer.render
-    monkeypatch.setattr(twiml.Renderer, "render", lambda self, step: renders.append(step) or real(self, step))
+
+    def render(self: Any, step: Any) -> Any:
+        renders.append(step)
+        return real(self, step)
+
+    monkeypatch.setattr(twiml.Renderer, "render", render)
     first = Caller(prepared_app.test_client(), prepared_app, called=ENGLISH_LINE).dial().press("1")
     count = len(renders)
     second = Caller(prepared_app.test_client(), prepared_app, called=ENGLISH_LINE).dial().press("1")
@@ -49,7 +54,12 @@ def test_the_hold_estimate_reads_the_queues_history_once_per_interval(prepared_a
 
     reads: list[str] = []
     real = journey.recent_wait
-    monkeypatch.setattr(journey, "recent_wait", lambda db, queue, now: reads.append(queue) or real(db, queue, now))
+
+    def recent_wait(db: Any, queue: str, now: Any) -> Any:
+        reads.append(queue)
+        return real(db, queue, now)
+
+    monkeypatch.setattr(journey, "recent_wait", recent_wait)
     caller = Caller(prepared_app.test_client(), prepared_app, called=ENGLISH_LINE)
     for position in ("3", "4", "5"):
         caller.post("/twilio/ivr/queue/wait?n=agent&l=en", {"QueuePosition": position, "AvgQueueTime": "60"})
