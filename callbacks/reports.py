@@ -274,7 +274,7 @@ def daily_digest(
         missed_word = i18n.translate("missed", lang)
         for q in figures.by_queue:
             lines.append(
-                f"  {i18n.queue_name(centre, q.queue, lang)}: {i18n.percent(q.kept_share, lang)} "
+                f"  {i18n.queue_name(centre, str(q.queue), lang)}: {i18n.percent(q.kept_share, lang)} "
                 f"({n(q.completed)}/{n(q.decided)}), {missed_word} {n(q.missed)}"
             )
     if reasons:

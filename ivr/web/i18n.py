@@ -194,7 +194,7 @@ def format_window(start: datetime, end: datetime, lang: str, zone: ZoneInfo, now
 def _remember_language(response: Response) -> Response:
     """A `?lang=` choice sticks: later pages (and the form's POST) come in the same language."""
     chosen = request.args.get("lang")
-    if "page_lang" in g and chosen == g.page_lang and request.cookies.get(LANGUAGE_COOKIE) != chosen:
+    if chosen is not None and chosen == g.get("page_lang") and request.cookies.get(LANGUAGE_COOKIE) != chosen:
         response.set_cookie(
             LANGUAGE_COOKIE,
             chosen,
