@@ -41,15 +41,18 @@ class Catalogues:
     def __init__(self, folder: Path = CATALOGUES_DIR):
         self.folder = folder
         self._read: dict[str, dict[tuple[str | None, str], str]] = {}
+        self._languages: tuple[str, ...] | None = None
         self._lock = threading.Lock()
 
     def path(self, lang: str) -> Path:
         return self.folder / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 
     def languages(self) -> tuple[str, ...]:
-        """Every language with a catalogue, then English (the source language)."""
-        found = sorted(p.parent.parent.name for p in self.folder.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-        return (*[lang for lang in found if lang != SOURCE_LANGUAGE], SOURCE_LANGUAGE)
+        """Every language with a catalogue, then English (the source language); looked up once."""
+        if self._languages is None:
+            found = sorted(p.parent.parent.name for p in self.folder.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+            self._languages = (*[lang for lang in found if lang != SOURCE_LANGUAGE], SOURCE_LANGUAGE)
+        return self._languages
 
     def entries(self, lang: str) -> dict[tuple[str | None, str], str]:
         """(context, msgid) -> translation for `lang` (empty for English and for a language with no catalogue)."""
