@@ -6,7 +6,9 @@ the dispatcher dials through). Gauges of the store (agents free, callbacks due, 
 the database at scrape time, so every worker reports the same truth.
 
 The quote against each queue's SLA is not read at scrape time: it needs the capacity forecast, which the watchdog
-already builds every round (`WATCHDOG_EVERY`) to note quotes beyond the SLA, so the gauges are set from its report.
+already builds every round (`WATCHDOG_EVERY`, 30 s) to note quotes beyond the SLA, so the gauges are set from its
+report at no extra cost. Quoting every queue takes 20-30 ms with 300 open callbacks and 10 agents (SQLite and
+PostgreSQL): too much for every dispatch tick, nothing every 30 s.
 """
 
 from __future__ import annotations
