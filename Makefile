@@ -12,7 +12,7 @@ PORT ?= 5000
 INSTALLED := $(VENV)/.installed
 INSTALLED_TEST := $(VENV)/.installed-test
 
-.PHONY: run test setup setup-test lint typecheck typecheck-pending coverage bench clean
+.PHONY: run test setup setup-test lint typecheck typecheck-pending coverage bench clean translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ lint: setup-test
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/mypy
+
+# Refresh the translation template from the code and templates, and merge it into each language's catalogue
+# (pyproject.toml [tool.babel.*]; docs/translations.md).
+translations: setup-test
+	$(BIN)/pybabel extract
+	$(BIN)/pybabel update
 
 # The packages and settings are in pyproject.toml ([tool.mypy]).
 typecheck: setup-test

@@ -1,213 +1,150 @@
-"""Words of the supervisors' console and reports in Persian and English, and numbers and dates as each reader expects
-them (no web framework here: the worker's digest uses it too).
+"""The product's words in every language it has a catalogue for, and numbers and dates as each reader expects them.
 
-Persian readers see Solar Hijri (Jalali) dates with Persian digits; both see times in the centre's timezone.
+One shape for every sentence a person reads on a page, in a report or in the digest: the English text is the msgid
+(English is the source language and needs no catalogue), and each other language is a gettext catalogue,
+`callbacks/translations/<lang>/LC_MESSAGES/messages.po`, read once per process with Babel's PO reader (no compile
+step: a fresh clone runs as it is). A translator adds a language with a `.po` file and no Python; `pybabel extract`
+(configured in pyproject.toml) finds every sentence, marked by `translate`, `ptranslate`, `N_` in Python and `_`,
+`pgettext` in templates. docs/translations.md says how to add a language or a sentence.
+
+No web framework here: the worker's digest uses it too. Persian readers see Solar Hijri (Jalali) dates with Persian
+digits; all see times in the centre's timezone.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from datetime import date, datetime
-from typing import cast
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jdatetime
+from babel import Locale, UnknownLocaleError
+from babel.messages.pofile import read_po
 
 from callbacks.digits import to_ascii, to_persian
 
-LANGUAGES = ("fa", "en")
+SOURCE_LANGUAGE = "en"
+CATALOGUES_DIR = Path(__file__).with_name("translations")
+DOMAIN = "messages"
 RTL_LANGUAGES = frozenset({"fa", "ar", "he", "ur", "ps", "ckb"})
-
-# key: (English, Persian)
-_STRINGS: dict[str, tuple[str, str]] = {
-    "console": ("Supervisor console", "پیشخوان سرپرست"),
-    "board": ("Live board", "تابلوی زنده"),
-    "missed_report": ("Missed callbacks", "تماس‌های برگشتی ازدست‌رفته"),
-    "sla": ("Service levels", "سطح خدمات"),
-    "log_in": ("Log in", "ورود"),
-    "log_out": ("Log out", "خروج"),
-    "email": ("E-mail", "ایمیل"),
-    "password": ("Password", "گذرواژه"),
-    "login_failed": ("The e-mail or password is wrong.", "ایمیل یا گذرواژه نادرست است."),
-    "login_locked": (
-        "Too many failed attempts. Try again after {time}.",
-        "تلاش‌های ناموفق بیش از حد. پس از {time} دوباره امتحان کنید.",
-    ),
-    "csrf_failed": (
-        "The form expired or was not sent from this site. Please try again.",
-        "فرم منقضی شده یا از این سایت ارسال نشده است. لطفاً دوباره تلاش کنید.",
-    ),
-    "viewer_badge": ("read-only", "فقط خواندنی"),
-    "language": ("Language", "زبان"),
-    "pending": ("Waiting for a callback", "در انتظار تماس برگشتی"),
-    "at_risk": ("At risk", "در خطر"),
-    "in_progress": ("Calls in progress", "تماس‌های در جریان"),
-    "agents": ("Agents", "کارشناسان"),
-    "alerts": ("Alerts", "هشدارها"),
-    "reference": ("Reference", "کد پیگیری"),
-    "queue": ("Queue", "صف"),
-    "phone": ("Phone", "تلفن"),
-    "name": ("Name", "نام"),
-    "status": ("Status", "وضعیت"),
-    "requested": ("Requested", "زمان درخواست"),
-    "promised_by": ("Promised by", "مهلت"),
-    "time_left": ("Time left", "زمان باقی‌مانده"),
-    "overdue": ("overdue", "گذشته از مهلت"),
-    "attempts": ("Attempts", "تلاش‌ها"),
-    "reason": ("Reason", "علت"),
-    "none_waiting": ("Nobody is waiting for a callback.", "کسی در انتظار تماس برگشتی نیست."),
-    "no_calls": ("No calls right now.", "اکنون تماسی در جریان نیست."),
-    "no_agents": ("No agents yet. Add one with: ivr agent add NAME PHONE", "هنوز کارشناسی نیست."),
-    "no_alerts": ("No open alerts.", "هشدار بازی نیست."),
-    "free": ("free", "آزاد"),
-    "busy": ("on a call", "در تماس"),
-    "wrap_up": ("wrapping up", "در حال جمع‌بندی"),
-    "off_shift": ("off shift", "خارج از شیفت"),
-    "put_on_shift": ("Put on shift", "ورود به شیفت"),
-    "take_off_shift": ("Take off shift", "خروج از شیفت"),
-    "acknowledge": ("Acknowledge", "تأیید دیدن"),
-    "updated": ("Updated", "به‌روزرسانی"),
-    "update_failed": ("Cannot reach the server; retrying…", "ارتباط با سرور برقرار نیست؛ تلاش دوباره…"),
-    "shown_of": ("{shown} of {total} shown", "{shown} از {total} نمایش داده شده"),
-    "callback": ("Callback", "تماس برگشتی"),
-    "inbound": ("Inbound", "ورودی"),
-    "outbound": ("Callback call", "تماس برگشتی"),
-    "agent": ("Agent", "کارشناس"),
-    "since": ("Since", "از"),
-    "until": ("Until", "تا"),
-    "from_date": ("From (date)", "از تاریخ"),
-    "to_date": ("To (date, inclusive)", "تا تاریخ (شامل)"),
-    "date_hint": ("YYYY-MM-DD", "مثلاً ۱۴۰۵/۰۹/۰۱"),
-    "any": ("any", "همه"),
-    "filter": ("Filter", "اعمال فیلتر"),
-    "download_csv": ("Download CSV", "دریافت CSV"),
-    "json_api": ("JSON: GET /api/v1/reports/missed (API key)", "JSON: GET /api/v1/reports/missed (کلید API)"),
-    "missed_count": ("{count} missed callbacks", "{count} تماس برگشتی ازدست‌رفته"),
-    "missed_at": ("Missed at", "زمان ازدست‌رفتن"),
-    "deadline": ("Deadline", "مهلت"),
-    "by_reason": ("By reason", "بر اساس علت"),
-    "history": ("History", "تاریخچه"),
-    "events": ("Events", "رویدادها"),
-    "at": ("At", "زمان"),
-    "kind": ("Kind", "نوع"),
-    "from_to": ("Change", "تغییر"),
-    "actor": ("By", "توسط"),
-    "number": ("No.", "شماره"),
-    "state": ("State", "حالت"),
-    "outcome": ("Outcome", "نتیجه"),
-    "talk": ("Talk", "مکالمه"),
-    "error": ("Error", "خطا"),
-    "no_attempts": ("No attempts yet.", "هنوز تلاشی انجام نشده است."),
-    "back_to_report": ("Back to the report", "بازگشت به گزارش"),
-    "deadline_kept": ("Callbacks kept", "تماس‌های برگشتی به‌موقع"),
-    "kept_share": ("Kept", "به‌موقع"),
-    "unreachable_share": ("Unreachable", "دسترسی‌ناپذیر"),
-    "missed_share": ("Missed", "ازدست‌رفته"),
-    "median_wait": ("Median to conversation", "میانه تا گفتگو"),
-    "p90_wait": ("90th percentile", "صدک ۹۰"),
-    "attempts_per_callback": ("Attempts per callback", "تلاش به ازای هر تماس"),
-    "day": ("Day", "روز"),
-    "requested_count": ("Requested", "درخواست‌شده"),
-    "completed": ("Completed", "انجام‌شده"),
-    "total": ("All", "همه"),
-    "funnel": ("Phone tree", "منوی تلفنی"),
-    "calls": ("Calls", "تماس‌ها"),
-    "reached_person": ("Reached a person", "به کارشناس رسیدند"),
-    "left_callback": ("Left a callback request", "درخواست تماس برگشتی دادند"),
-    "left_without_help": ("Left without help", "بدون کمک رفتند"),
-    "pressed_zero": ("Pressed 0 at least once", "دست‌کم یک بار ۰ را زدند"),
-    "zero_presses": ("Presses of 0", "دفعات زدن ۰"),
-    "where_callers_leave": ("Where callers leave", "جایی که تماس‌گیرندگان می‌روند"),
-    "node": ("Menu", "منو"),
-    "visits": ("Callers", "تماس‌گیرندگان"),
-    "left_here": ("Left here", "همین‌جا رفتند"),
-    "loss_rate": ("Loss", "ریزش"),
-    "no_data": ("No data for this period.", "برای این بازه داده‌ای نیست."),
-    "kept_chart": ("Share kept per day", "سهم به‌موقع در هر روز"),
-    "definitions": (
-        "Kept = completed ÷ (completed + unreachable + missed); canceled and still open callbacks are not counted.",
-        "به‌موقع = انجام‌شده ÷ (انجام‌شده + دسترسی‌ناپذیر + ازدست‌رفته)؛ لغوشده‌ها و بازها شمرده نمی‌شوند.",
-    ),
-    "forbidden": ("Your role may look but not change.", "نقش شما فقط اجازهٔ دیدن دارد."),
-    "st_pending": ("pending", "در انتظار"),
-    "st_dialing": ("dialing", "در حال شماره‌گیری"),
-    "st_completed": ("completed", "انجام‌شده"),
-    "st_unreachable": ("unreachable", "دسترسی‌ناپذیر"),
-    "st_missed": ("missed", "ازدست‌رفته"),
-    "st_canceled": ("canceled", "لغوشده"),
-    "alert_at_risk": ("at risk", "در خطر"),
-    "alert_missed": ("missed", "ازدست‌رفته"),
-    "alert_digest": ("digest", "خلاصه"),
-    "forecast": ("Promises and capacity", "قول‌ها و ظرفیت"),
-    "quote_now": ("Promised now", "قول اکنون"),
-    "sla_now": ("SLA", "تعهد سطح خدمات"),
-    "beyond_sla": ("Beyond the SLA", "بیش از تعهد"),
-    "misses_today": ("Forecast misses today", "پیش‌بینی ازدست‌رفته تا پایان روز"),
-    "at_sla": ("at the SLA", "مطابق تعهد"),
-    "overloaded_quote": ("overloaded", "بیش از ظرفیت"),
-    "advice_more": (
-        "{agents} more agents until {time} would keep every promise.",
-        "{agents} کارشناس بیشتر تا ساعت {time} همهٔ قول‌ها را نگه می‌دارد.",
-    ),
-    "advice_enough": ("The agents on shift keep every promise.", "کارشناسان حاضر همهٔ قول‌ها را نگه می‌دارند."),
-    "advice_hopeless": (
-        "{count} promises cannot be kept whatever the staffing.",
-        "{count} قول با هیچ تعداد کارشناسی نگه داشته نمی‌شود.",
-    ),
-    "expected_late": (
-        "With the agents on shift, about {count} requests expected today would be promised later than the SLA.",
-        "با کارشناسان حاضر، حدود {count} درخواستِ امروز دیرتر از تعهد قول داده می‌شوند.",
-    ),
-    "alert_quote_over_sla": ("quotes exceed the SLA", "قول‌ها بیش از تعهد"),
-    "alert_overloaded": ("overloaded", "بیش از ظرفیت"),
-    "alert_unreachable": ("unreachable", "دسترسی‌ناپذیر"),
-    "alert_permanent": ("cannot be called", "شماره قابل تماس نیست"),
-    "alert_stuck": ("still open past its deadline", "پس از مهلت هنوز باز"),
-    "alert_worker_clock": ("worker clock wrong", "ساعت پردازشگر نادرست"),
-    "alert_dial_breaker": ("dialling paused: hourly cap reached", "تماس‌ها متوقف شد: سقف ساعتی پر شد"),
-    "breaker_open": (
-        "Dialling is paused: {count} calls started in the last hour reached the cap of {cap}. It resumes by itself "
-        "when the hour's count falls.",
-        "تماس‌گیری متوقف است: {count} تماس در یک ساعت گذشته به سقف {cap} رسید. با کم شدن شمار ساعت، خودبه‌خود از "
-        "سر گرفته می‌شود.",
-    ),
-    "breaker_closed": ("Calls in the last hour: {count} of {cap}.", "تماس‌های یک ساعت گذشته: {count} از {cap}."),
-    "dnc_title": ("Do not call", "تماس نگیرید"),
-    "dnc_intro": (
-        "Numbers we never call: their owners pressed the opt-out key on our call, or a supervisor added them. "
-        "Requests for them are refused on every channel and the worker never dials them.",
-        "شماره‌هایی که هرگز با آن‌ها تماس نمی‌گیریم: صاحبشان در تماس ما کلید انصراف را زد یا سرپرستی آن‌ها را "
-        "افزود. درخواست برای این شماره‌ها در هیچ مسیری پذیرفته نمی‌شود و هرگز شماره‌گیری نمی‌شوند.",
-    ),
-    "dnc_phone": ("Number", "شماره"),
-    "dnc_added": ("Added", "افزوده شده"),
-    "dnc_source": ("How", "چگونه"),
-    "dnc_source_keypress": ("the owner pressed the opt-out key", "صاحب شماره کلید انصراف را زد"),
-    "dnc_source_supervisor": ("a supervisor", "سرپرست"),
-    "dnc_source_cli": ("the command line", "خط فرمان"),
-    "dnc_add": ("Add to the list", "افزودن به فهرست"),
-    "dnc_remove": ("Remove", "حذف"),
-    "dnc_empty": ("Nobody is on the list.", "فهرست خالی است."),
-    "dnc_added_now": ("{phone} will never be called.", "با {phone} هرگز تماس گرفته نمی‌شود."),
-    "dnc_removed_now": ("{phone} was taken off the list.", "{phone} از فهرست برداشته شد."),
-    "dnc_bad_phone": ("That is not a number we could call: {why}", "این شماره‌ای نیست که بتوانیم بگیریم: {why}"),
-}
+_FIELD = re.compile(r"{(\w+)}")
 
 
-def t(lang: str, key: str, **values: object) -> str:
-    """The text for `key` in `lang` (English when a Persian text is missing), with {values} filled in."""
-    english, persian = _STRINGS.get(key, (key, key))
-    text = persian if lang == "fa" and persian else english
-    if values:
-        if lang == "fa":
-            values = {k: to_persian_digits(str(v)) for k, v in values.items()}
-        text = text.format(**values)
+class Catalogues:
+    """The translations found under one folder (`<lang>/LC_MESSAGES/messages.po`), each read on first use.
+
+    Only finished entries count: an empty or fuzzy msgstr falls back to the English msgid, as gettext does.
+    """
+
+    def __init__(self, folder: Path = CATALOGUES_DIR):
+        self.folder = folder
+        self._read: dict[str, dict[tuple[str | None, str], str]] = {}
+        self._languages: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+
+    def path(self, lang: str) -> Path:
+        return self.folder / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+    def languages(self) -> tuple[str, ...]:
+        """Every language with a catalogue, then English (the source language); looked up once."""
+        if self._languages is None:
+            found = sorted(p.parent.parent.name for p in self.folder.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+            self._languages = (*[lang for lang in found if lang != SOURCE_LANGUAGE], SOURCE_LANGUAGE)
+        return self._languages
+
+    def entries(self, lang: str) -> dict[tuple[str | None, str], str]:
+        """(context, msgid) -> translation for `lang` (empty for English and for a language with no catalogue)."""
+        table = self._read.get(lang)
+        if table is None:
+            with self._lock:
+                table = self._read.get(lang)
+                if table is None:
+                    table = self._read[lang] = self._load(lang)
+        return table
+
+    def _load(self, lang: str) -> dict[tuple[str | None, str], str]:
+        path = self.path(lang)
+        if lang == SOURCE_LANGUAGE or not re.fullmatch(r"[A-Za-z]{2,3}(_[A-Za-z0-9]+)?", lang) or not path.is_file():
+            return {}
+        with path.open("rb") as handle:
+            catalog = read_po(handle, locale=lang, domain=DOMAIN)
+        return {
+            (message.context, message.id): message.string
+            for message in catalog
+            if message.id and isinstance(message.id, str) and isinstance(message.string, str) and message.string
+            and not message.fuzzy
+        }
+
+
+_catalogues = Catalogues()
+
+
+def catalogues() -> Catalogues:
+    """The catalogues this process reads (the package's own unless `use_catalogues` chose others)."""
+    return _catalogues
+
+
+def use_catalogues(found: Catalogues) -> Catalogues:
+    """Read translations from `found` from now on (a deployment's own folder, or a test's); returns the previous."""
+    global _catalogues
+    previous, _catalogues = _catalogues, found
+    return previous
+
+
+def languages() -> tuple[str, ...]:
+    """The languages the pages and reports can speak: one per catalogue, and English."""
+    return _catalogues.languages()
+
+
+def N_(text: str) -> str:
+    """`text` unchanged: marks a sentence kept in a table for `pybabel extract`; `translate` it where it is shown."""
     return text
 
 
+def translate(text: str, lang: str, **values: object) -> str:
+    """`text` (an English msgid) in `lang`, English when no finished translation exists, with {values} filled in.
+
+    Numbers (and any digits in the values) are shown in the reader's digits.
+    """
+    return _fill(_catalogues.entries(lang).get((None, text), text), lang, values)
+
+
+def ptranslate(context: str, text: str, lang: str, **values: object) -> str:
+    """`translate` for an English text that means different things in different places (gettext's msgctxt)."""
+    return _fill(_catalogues.entries(lang).get((context, text), text), lang, values)
+
+
+def _fill(text: str, lang: str, values: dict[str, object]) -> str:
+    if not values:
+        return text
+    return text.format(**{key: digits(value, lang) for key, value in values.items()})
+
+
+def fields(text: str) -> list[str]:
+    """The {fields} of a sentence, sorted (a translation must keep the same ones)."""
+    return sorted(_FIELD.findall(text))
+
+
+def language_name(lang: str) -> str:
+    """The language's own name for itself (`فارسی`, `English`, `Deutsch`), from Babel's locale data."""
+    try:
+        name = Locale.parse(lang).get_display_name(lang)
+    except (ValueError, UnknownLocaleError):
+        return lang
+    return name[:1].upper() + name[1:] if name else lang
+
+
 def direction(lang: str) -> str:
-    """`rtl` or `ltr` for the `dir` attribute."""
-    return "rtl" if lang.split("-")[0] in RTL_LANGUAGES else "ltr"
+    """`rtl` or `ltr` for the `dir` attribute (Babel's locale data for a language not in our own list)."""
+    base = lang.replace("_", "-").split("-")[0]
+    if base in RTL_LANGUAGES:
+        return "rtl"
+    try:
+        return "rtl" if Locale.parse(base).text_direction == "rtl" else "ltr"
+    except (ValueError, UnknownLocaleError):
+        return "ltr"
 
 
 def digits(text: object, lang: str) -> str:
@@ -259,7 +196,7 @@ def date_input_value(value: date | None, lang: str) -> str:
     if value is None:
         return ""
     if lang == "fa":
-        return cast(str, jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d"))  # jdatetime is untyped
+        return jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d")
     return value.isoformat()
 
 
@@ -277,7 +214,7 @@ def parse_date(text: str | None) -> date | None:
         raise ValueError(f"{text!r} is not a date such as 2026-11-22 or 1405/09/01")
     year, month, day = (int(g) for g in match.groups())
     if year < 1700:
-        return cast(date, jdatetime.date(year, month, day).togregorian())  # jdatetime is untyped
+        return jdatetime.date(year, month, day).togregorian()
     return date(year, month, day)
 
 
@@ -305,8 +242,35 @@ def duration(seconds: float | None, lang: str) -> str:
     return f"{sign}{secs}s"
 
 
+# A callback's status and an alert's kind as supervisors read them (the stored names are the keys).
+STATUS_LABELS = {
+    "pending": N_("pending"),
+    "dialing": N_("dialing"),
+    "completed": N_("completed"),
+    "unreachable": N_("unreachable"),
+    "missed": N_("missed"),
+    "canceled": N_("canceled"),
+}
+ALERT_LABELS = {
+    "at_risk": N_("at risk"),
+    "missed": N_("missed"),
+    "digest": N_("digest"),
+    "quote_over_sla": N_("quotes exceed the SLA"),
+    "overloaded": N_("overloaded"),
+    "unreachable": N_("unreachable"),
+    "permanent": N_("cannot be called"),
+    "stuck": N_("still open past its deadline"),
+    "worker_clock": N_("worker clock wrong"),
+    "dial_breaker": N_("dialling paused: hourly cap reached"),
+}
+
+
 def status_label(status: str, lang: str) -> str:
-    return t(lang, f"st_{status}") if f"st_{status}" in _STRINGS else status
+    return translate(STATUS_LABELS[status], lang) if status in STATUS_LABELS else status
+
+
+def alert_label(kind: str, lang: str) -> str:
+    return translate(ALERT_LABELS[kind], lang) if kind in ALERT_LABELS else kind
 
 
 def queue_name(centre: object, queue_id: str, lang: str) -> str:
@@ -317,6 +281,6 @@ def queue_name(centre: object, queue_id: str, lang: str) -> str:
     return queue.name.get(lang) or queue.name.get("en") or queue_id
 
 
-def strings(lang: str, keys: list[str]) -> dict[str, str]:
-    """Several texts at once (for the board's script)."""
-    return {key: t(lang, key) for key in keys}
+def strings(lang: str, texts: dict[str, str]) -> dict[str, str]:
+    """Several texts at once, by the names a script knows them by (for the board's script)."""
+    return {name: translate(text, lang) for name, text in texts.items()}

@@ -247,51 +247,47 @@ def daily_digest(
             )
             or 0
         )
-    fa = language == "fa"
-    day_text = i18n.local_date(day, language)
-    kept = i18n.percent(total.kept_share, language)
-    if fa:
-        subject = f"{centre.name}: خلاصهٔ {day_text}: {kept} به‌موقع، {i18n.number(missed_total, 'fa')} ازدست‌رفته"
-    else:
-        subject = f"{centre.name} digest for {day_text}: {kept} kept, {missed_total} missed"
-    lines = [
-        subject,
-        "",
-        f"{'Requested' if not fa else 'درخواست‌شده'}: {i18n.number(total.requested, language)}",
-        f"{'Completed' if not fa else 'انجام‌شده'}: {i18n.number(total.completed, language)}",
-        f"{'Missed' if not fa else 'ازدست‌رفته'}: {i18n.number(total.missed, language)}",
-        f"{'Unreachable' if not fa else 'دسترسی‌ناپذیر'}: {i18n.number(total.unreachable, language)}",
-        f"{'Canceled' if not fa else 'لغوشده'}: {i18n.number(total.canceled, language)}",
-        f"{i18n.t(language, 'kept_share')}: {kept}",
-        f"{i18n.t(language, 'median_wait')}: {i18n.duration(total.median_seconds, language)}",
-        f"{i18n.t(language, 'p90_wait')}: {i18n.duration(total.p90_seconds, language)}",
-        f"{i18n.t(language, 'attempts_per_callback')}: {i18n.number(total.attempts_per_callback, language, 2)}",
-        "",
-        (
-            f"Open now: {open_now}, at risk now: {at_risk_now}"
-            if not fa
-            else f"باز اکنون: {i18n.number(open_now, 'fa')}، در خطر: {i18n.number(at_risk_now, 'fa')}"
-        ),
+    lang = language
+
+    def n(value: float | None) -> str:
+        return i18n.number(value, lang)
+
+    kept = i18n.percent(total.kept_share, lang)
+    subject = i18n.translate("{centre} digest for {day}: {kept} kept, {missed} missed", lang, centre=centre.name,
+                             day=i18n.local_date(day, lang), kept=kept, missed=missed_total)
+    figures_lines = [
+        (i18n.ptranslate("count of callbacks", "Requested", lang), n(total.requested)),
+        (i18n.translate("Completed", lang), n(total.completed)),
+        (i18n.translate("Missed", lang), n(total.missed)),
+        (i18n.translate("Unreachable", lang), n(total.unreachable)),
+        (i18n.ptranslate("count of callbacks", "Canceled", lang), n(total.canceled)),
+        (i18n.translate("Kept", lang), kept),
+        (i18n.translate("Median to conversation", lang), i18n.duration(total.median_seconds, lang)),
+        (i18n.translate("90th percentile", lang), i18n.duration(total.p90_seconds, lang)),
+        (i18n.translate("Attempts per callback", lang), i18n.number(total.attempts_per_callback, lang, 2)),
     ]
+    lines = [subject, "", *(f"{label}: {value}" for label, value in figures_lines), ""]
+    lines.append(i18n.translate("Open now: {open}, at risk now: {at_risk}", lang, open=n(open_now),
+                                at_risk=n(at_risk_now)))
     if figures.by_queue:
-        lines += ["", "Per queue:" if not fa else "به تفکیک صف:"]
+        lines += ["", i18n.translate("Per queue:", lang)]
+        missed_word = i18n.translate("missed", lang)
         for q in figures.by_queue:
             assert q.queue is not None  # the per-queue figures each name their queue
             lines.append(
-                f"  {i18n.queue_name(centre, q.queue, language)}: {i18n.percent(q.kept_share, language)} "
-                f"({i18n.number(q.completed, language)}/{i18n.number(q.decided, language)}), "
-                f"{'missed' if not fa else 'ازدست‌رفته'} {i18n.number(q.missed, language)}"
+                f"  {i18n.queue_name(centre, str(q.queue), lang)}: {i18n.percent(q.kept_share, lang)} "
+                f"({n(q.completed)}/{n(q.decided)}), {missed_word} {n(q.missed)}"
             )
     if reasons:
-        lines += ["", i18n.t(language, "by_reason") + ":"]
-        lines += [f"  {i18n.number(n, language)} × {r or '?'}" for r, n in reasons]
+        lines += ["", i18n.translate("By reason", lang) + ":"]
+        lines += [f"  {n(count)} × {r or '?'}" for r, count in reasons]
     if missed:
-        lines += ["", (f"Missed callbacks ({missed_total}):" if not fa else "تماس‌های ازدست‌رفته:")]
+        lines += ["", i18n.translate("Missed callbacks ({count}):", lang, count=missed_total)]
         for row in missed:
             deadline = datetime.fromisoformat(row["deadline_at"].replace("Z", "+00:00"))
             lines.append(
                 f"  {row['reference']}  {row['queue']}  {row['phone']}  "
-                f"{i18n.local_datetime(deadline, language, zone)}  {row['reason'] or ''}"
+                f"{i18n.local_datetime(deadline, lang, zone)}  {row['reason'] or ''}"
             )
         if missed_total > len(missed):
             lines.append(f"  … +{missed_total - len(missed)}")

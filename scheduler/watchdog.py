@@ -23,6 +23,7 @@ from callbacks.calls import NOT_PLACED
 from callbacks.capacity import StatsCache, note_quote, quote_from, read_backlog
 from callbacks.clock import Clock
 from callbacks.db import Database
+from callbacks.forecast import Quote
 from callbacks.history import transition
 from callbacks.models import (
     DIALING,
@@ -51,6 +52,10 @@ class WatchReport:
     stuck: list[int] = field(default_factory=list)
     # Queues whose quotes first exceeded the SLA in this round.
     quote_alerts: int = 0
+    # Each forecasting queue's quote for a request made now (the worker's metrics gauge it against the SLA).
+    quotes: dict[str, Quote] = field(default_factory=dict)
+    # When the round read the clock (the quotes are counted from it).
+    at: datetime | None = None
 
 
 def missed_reason(callback: Callback, last: Attempt | None, agents_on_shift: int, max_attempts: int) -> str:
@@ -80,11 +85,12 @@ class Watchdog:
 
     def run(self) -> WatchReport:
         now = self.clock.now()
-        report = WatchReport()
+        report = WatchReport(at=now)
         self._close_missed(now, report)
         self._flag_stuck(now, report)
         self._flag_at_risk(now, report)
-        report.quote_alerts = len(self.watch_quotes(now))
+        alerts, report.quotes = self._watch_quotes(now)
+        report.quote_alerts = len(alerts)
         return report
 
     def _flag_stuck(self, now: datetime, report: WatchReport) -> None:
@@ -163,7 +169,12 @@ class Watchdog:
 
     def watch_quotes(self, now: datetime) -> list[Alert]:
         """Each queue's quote now: remember whether it exceeds the SLA, alerting when it first does."""
+        return self._watch_quotes(now)[0]
+
+    def _watch_quotes(self, now: datetime) -> tuple[list[Alert], dict[str, Quote]]:
+        """The alerts raised, and every forecasting queue's quote now."""
         raised = []
+        quotes: dict[str, Quote] = {}
         shared = None
         for queue_id, queue in self.centre.queues.items():
             if not queue.promise.forecast:
@@ -175,11 +186,11 @@ class Watchdog:
                     shared = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
                 snapshot = shared
                 sla = queue_deadline(queue, now, self.calendar)
-                quote = quote_from(snapshot, self.centre, self.calendar, queue_id, now, sla)
+                quote = quotes[queue_id] = quote_from(snapshot, self.centre, self.calendar, queue_id, now, sla)
                 alert = note_quote(session, self.centre, queue_id, quote, now)
                 if alert is not None:
                     raised.append(alert)
-        return raised
+        return raised, quotes
 
     def _flag_at_risk(self, now: datetime, report: WatchReport) -> None:
         for found, _start, why in self.forecast(now):

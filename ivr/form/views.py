@@ -138,25 +138,25 @@ def read_submission(form: dict[str, str], lang: str, now: datetime) -> Submissio
     except InvalidRequest as exc:
         _error(sub, exc, lang)
     if len(" ".join(values["name"].split())) > MAX_NAME:
-        sub.errors["name"] = i18n.gettext("name_too_long", lang, limit=MAX_NAME)
+        sub.errors["name"] = i18n.translate("Please shorten the name to {limit} characters.", lang, limit=MAX_NAME)
     if len(values["note"].strip()) > MAX_NOTE:
-        sub.errors["note"] = i18n.gettext("note_too_long", lang, limit=MAX_NOTE)
+        sub.errors["note"] = i18n.translate("Please shorten the note to {limit} characters.", lang, limit=MAX_NOTE)
     if not values["queue"]:
         values["queue"] = centre.default_queue
     if values["queue"] not in centre.queues:
-        sub.errors["queue"] = i18n.gettext("unknown_queue", lang)
+        sub.errors["queue"] = i18n.translate("Please choose a subject from the list.", lang)
 
     day_text, from_text, to_text = values["window_date"], values["window_from"].strip(), values["window_to"].strip()
     if not (day_text or from_text or to_text):
         return sub
     day = date.fromisoformat(day_text) if day_text in dict(window_days(now, lang)) else None
     if day is None:
-        sub.errors["window_date"] = i18n.gettext("day_invalid" if day_text else "day_missing", lang)
+        sub.errors["window_date"] = i18n.error_message("day_invalid" if day_text else "day_missing", lang, "")
     times: list[tuple[int, int] | None] = []
     for name, text in (("window_from", from_text), ("window_to", to_text)):
         parsed = _parse_time(text) if text else None
         if parsed is None:
-            sub.errors[name] = i18n.gettext("time_invalid" if text else "time_missing", lang)
+            sub.errors[name] = i18n.error_message("time_invalid" if text else "time_missing", lang, "")
         times.append(parsed)
     start, end = times
     if day is None or start is None or end is None:
@@ -177,10 +177,10 @@ def read_submission(form: dict[str, str], lang: str, now: datetime) -> Submissio
 def _duration_text(value: timedelta, lang: str) -> str:
     minutes = int(value.total_seconds() // 60)
     if minutes >= 60 and minutes % 60:
-        return i18n.gettext("hours_minutes", lang, hours=minutes // 60, minutes=minutes % 60)
+        return i18n.translate("{hours} h {minutes} min", lang, hours=minutes // 60, minutes=minutes % 60)
     if minutes >= 60:
-        return i18n.gettext("hours_only", lang, hours=minutes // 60)
-    return i18n.gettext("minutes_only", lang, minutes=minutes)
+        return i18n.translate("{hours} hours", lang, hours=minutes // 60)
+    return i18n.translate("{minutes} minutes", lang, minutes=minutes)
 
 
 def quotes(lang: str) -> list[dict[str, Any]]:
@@ -193,13 +193,16 @@ def quotes(lang: str) -> list[dict[str, Any]]:
             queue = rt.centre.queues[queue_id]
             when = i18n.format_when(quote.deadline, lang, rt.centre.zone, now)
             if quote.overloaded:
-                note = i18n.gettext("quote_overloaded", lang, when=when)
+                note = i18n.translate("We are overloaded right now and cannot promise a time; we will do our best "
+                                      "to call before {when}.", lang, when=when)
             elif quote.source != "sla":
-                note = i18n.gettext("quote_busy", lang, usual=_duration_text(queue.sla.deadline, lang))
+                note = i18n.translate("We are busier than usual: normally we call within "
+                                      "{usual}.", lang, usual=_duration_text(queue.sla.deadline, lang))
             else:
                 note = ""
             out.append({"queue": queue_id, "source": quote.source, "deadline": quote.deadline.isoformat(),
-                        "text": i18n.gettext("quote_line", lang, queue=i18n.queue_name(queue, queue_id, lang),
+                        "text": i18n.translate("{queue}: we will call you before "
+                                               "{when}.", lang, queue=i18n.queue_name(queue, queue_id, lang),
                                              when=when), "note": note})
     except (DatabaseUnavailable, OperationalError, InterfaceError):
         return []
@@ -242,19 +245,31 @@ def _window_text(callback: Callback, lang: str, now: datetime) -> str | None:
     return i18n.format_window(callback.window_start, callback.window_end, lang, runtime().centre.zone, now)
 
 
+# A request's state as its customer reads it: (headline, explanation) by status ("pending_retry": pending after
+# an attempt). The explanation may hold {when} (the promise) and {attempts}.
+STATUS_WORDS: dict[str, tuple[str | None, str]] = {
+    "pending": (i18n.N_("Waiting"), i18n.N_("We will call you before {when}.")),
+    "pending_retry": (i18n.N_("Waiting to try again"), i18n.N_("We have not reached you yet. We will try again "
+                                                               "before {when}.")),
+    "dialing": (i18n.N_("We are calling you"), i18n.N_("Your phone should ring now. Please answer it.")),
+    "completed": (i18n.N_("Done"), i18n.N_("We talked with you. Thank you.")),
+    "unreachable": (i18n.N_("We could not reach you"), i18n.N_("We tried {attempts} times and could not reach you. "
+                                                               "You can ask again at any time.")),
+    "missed": (None, i18n.N_("We could not call you in time. We are sorry; a supervisor has been told.")),
+    "canceled": (i18n.N_("Canceled"), i18n.N_("This request was canceled; we will not call.")),
+}
+
+
 def _status_words(callback: Callback, lang: str, now: datetime) -> tuple[str, str, str]:
     """(css state, headline, explanation) for where the request stands."""
     when = _promise_text(callback, lang, now)
-    if callback.status == PENDING:
-        key = "pending_retry" if callback.attempts_made else "pending"
-        return "waiting", i18n.gettext(f"status_{key}", lang), i18n.gettext(f"detail_{key}", lang, when=when)
-    if callback.status == DIALING:
-        return "calling", i18n.gettext("status_dialing", lang), i18n.gettext("detail_dialing", lang)
-    return (
-        callback.status,
-        i18n.gettext(f"status_{callback.status}", lang),
-        i18n.gettext(f"detail_{callback.status}", lang, attempts=callback.attempts_made),
-    )
+    key = "pending_retry" if callback.status == PENDING and callback.attempts_made else callback.status
+    headline, detail = STATUS_WORDS[key]
+    # "Missed" needs its context: the reports' "Missed" (a count) reads differently in Persian.
+    title = i18n.translate(headline, lang) if headline else i18n.ptranslate("callback status", "Missed", lang)
+    text = i18n.translate(detail, lang, when=when, attempts=callback.attempts_made)
+    css = {PENDING: "waiting", DIALING: "calling"}.get(callback.status, callback.status)
+    return css, title, text
 
 
 def _render_status(token: str, lang: str, *, messages: list[str] | None = None, status: int = 200) -> Response:
@@ -298,14 +313,15 @@ def request_form() -> Response:
     rt = runtime()
     sub = read_submission(request.form.to_dict(), lang, rt.clock.now())
     if sub.errors:
-        return _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=422)
+        return _render_form(sub, lang, banner=i18n.translate("Please correct the marked fields.", lang), status=422)
     assert sub.phone is not None
     try:
         # Counted only for complete, valid requests: a customer fixing a typo does not use up their number's quota.
         check_phone(sub.phone)
     except RateLimited as exc:
-        sub.errors["phone"] = i18n.gettext("rate_limited_phone", lang, minutes=math.ceil(exc.retry_after / 60))
-        response = _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=429)
+        sub.errors["phone"] = i18n.translate("This number has asked for too many callbacks. Please try again in "
+                                             "{minutes} minutes.", lang, minutes=math.ceil(exc.retry_after / 60))
+        response = _render_form(sub, lang, banner=i18n.translate("Please correct the marked fields.", lang), status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     payload = {
@@ -339,7 +355,7 @@ def _store(sub: Submission, payload: dict[str, Any], lang: str) -> Response:
         )
     except (InvalidRequest, OptedOut) as exc:
         _error(sub, exc, lang)
-        return _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=422)
+        return _render_form(sub, lang, banner=i18n.translate("Please correct the marked fields.", lang), status=422)
     now = rt.clock.now()
     callback = result.callback
     context = {
@@ -414,10 +430,10 @@ def _send_code(sub: Submission, payload: dict[str, Any], lang: str) -> Response:
             public_id = verification.public_id
     except OptedOut as exc:
         _error(sub, exc, lang)
-        return _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=422)
+        return _render_form(sub, lang, banner=i18n.translate("Please correct the marked fields.", lang), status=422)
     except TooManyCodes as exc:
-        sub.errors["phone"] = i18n.gettext("too_many_codes", lang, minutes=math.ceil(exc.retry_after / 60))
-        response = _render_form(sub, lang, banner=i18n.gettext("form_has_errors", lang), status=429)
+        sub.errors["phone"] = i18n.error_message("too_many_codes", lang, "", minutes=math.ceil(exc.retry_after / 60))
+        response = _render_form(sub, lang, banner=i18n.translate("Please correct the marked fields.", lang), status=429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
     body = CODE_TEXT.get(lang, CODE_TEXT["en"]).format(centre=rt.centre.name, code=code)
@@ -427,7 +443,7 @@ def _send_code(sub: Submission, payload: dict[str, Any], lang: str) -> Response:
         current_app.logger.warning("verification code to %s not sent: %s", mask(phone), exc)
         with rt.db.session() as session:
             forget_verification(session, public_id)
-        return _render_form(sub, lang, banner=i18n.gettext("code_not_sent", lang), status=503)
+        return _render_form(sub, lang, banner=i18n.translate("We could not send the code right now. Please try again in a minute.", lang), status=503)
     return _render_verify(public_id, phone, lang)
 
 
@@ -450,28 +466,36 @@ def verify() -> Response:
         pending = pending_verification(session, public_id)
         phone = pending.phone if pending is not None else ""
     if pending is None:
-        return _render_verify("", "", lang, error=i18n.gettext("code_unknown", lang), status=404, dead=True)
+        return _render_verify("", "", lang, error=i18n.error_message("code_unknown", lang, ""), status=404, dead=True)
     if not code:
-        return _render_verify(public_id, phone, lang, error=i18n.gettext("code_missing", lang), status=422)
+        return _render_verify(public_id, phone, lang, error=i18n.error_message("code_missing", lang, ""), status=422)
     # Committed whatever the answer: a wrong try stays counted.
     with rt.db.session() as session:
         check = check_code(session, rt.centre, rt.settings.resolved_secret_key(), public_id, code, rt.clock.now())
     if check.result == "wrong":
         return _render_verify(public_id, phone, lang, status=422,
-                              error=i18n.gettext("code_wrong", lang, tries=check.tries_left))
+                              error=i18n.error_message("code_wrong", lang, "", tries=check.tries_left))
     if not check.ok or check.request is None:
-        return _render_verify(public_id, phone, lang, error=i18n.gettext(f"code_{check.result}", lang),
+        return _render_verify(public_id, phone, lang, error=i18n.error_message(f"code_{check.result}", lang, check.result),
                               status=410 if check.result in ("expired", "used") else 422, dead=True)
     values = {name: "" for name in FIELDS}
     values.update(phone=check.request["phone"], queue=check.request["queue"])
     return _store(Submission(values=values, phone=check.request["phone"]), check.request, lang)
 
 
+# What the status page says after a cancel, by the key flashed across the redirect.
+FLASHES = {
+    "canceled_now": i18n.N_("Your request is canceled."),
+    "cancel_busy": i18n.N_("We are updating this request right now; please try again in a moment."),
+    "cancel_too_late": i18n.N_("This request has already ended, so it cannot be canceled."),
+}
+
+
 @bp.get("/status/<token>")
 def status(token: str) -> Response:
     """Where the request stands, with a Cancel button while it is open."""
     lang = i18n.current_language()
-    messages = [i18n.gettext(key, lang) for key in get_flashed_messages() if key in i18n.MESSAGES]
+    messages = [i18n.translate(FLASHES[key], lang) for key in get_flashed_messages() if key in FLASHES]
     return _render_status(token, lang, messages=messages)
 
 
@@ -520,9 +544,11 @@ def _csrf_refused(exc: CSRFError) -> Response:
     lang = i18n.current_language()
     token = (request.view_args or {}).get("token")
     if request.endpoint == "callback_form.cancel" and token:
-        return _render_status(token, lang, messages=[i18n.gettext("csrf_failed_action", lang)], status=400)
+        return _render_status(token, lang, messages=[i18n.translate("This page had expired, so nothing was changed. "
+                                                                    "Please try again.", lang)], status=400)
     sub = Submission(values={name: (request.form.get(name) or "") for name in FIELDS})
-    return _render_form(sub, lang, banner=i18n.gettext("csrf_failed", lang), status=400)
+    return _render_form(sub, lang, banner=i18n.translate("This form had expired, so nothing was sent. Please check "
+                                                         "it and send it again.", lang), status=400)
 
 
 @bp.errorhandler(NotFound)

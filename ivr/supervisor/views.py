@@ -44,7 +44,7 @@ from callbacks.phones import PhoneNumberRejected, mask, normalise
 from callbacks.serialize import iso
 from ivr.runtime import runtime
 from ivr.supervisor.charts import Bar, Column, Segment, horizontal_bars, stacked_columns
-from ivr.web.i18n import LANGUAGE_COOKIE, pick_language
+from ivr.web.i18n import pick_language, use_language
 from ivr.web.ratelimit import limiter
 
 bp = Blueprint(
@@ -77,13 +77,27 @@ def _wants_json() -> bool:
     )
 
 
-def _error(status: int, key: str) -> Response:
+# Refusals by their stable code (the JSON `code`), in the reader's language.
+REFUSALS = {
+    "csrf_failed": i18n.N_("The form expired or was not sent from this site. Please try again."),
+    "forbidden": i18n.N_("Your role may look but not change."),
+}
+# What the board shows for a call's kind and an agent's state (the board's own names are the keys).
+CALL_KINDS = {"outbound": i18n.N_("Callback call"), "inbound": i18n.N_("Inbound")}
+AGENT_STATES = {
+    "free": i18n.N_("free"),
+    "busy": i18n.N_("on a call"),
+    "wrap_up": i18n.N_("wrapping up"),
+    "off_shift": i18n.N_("off shift"),
+}
+
+
+def _error(status: int, code: str) -> Response:
+    message = i18n.translate(REFUSALS[code], g.get("lang", i18n.SOURCE_LANGUAGE))
     if _wants_json():
-        response = jsonify({"error": {"code": key, "message": i18n.t(g.get("lang", "en"), key)}})
+        response = jsonify({"error": {"code": code, "message": message}})
     else:
-        response = Response(
-            render_template("supervisor/message.html", message=i18n.t(g.get("lang", "en"), key)), mimetype="text/html"
-        )
+        response = Response(render_template("supervisor/message.html", message=message), mimetype="text/html")
     response.status_code = status
     return response
 
@@ -113,7 +127,9 @@ def _guard() -> ResponseReturnValue | None:
     supervisor = None if request.endpoint in PUBLIC_ENDPOINTS else _current_supervisor()
     g.supervisor = supervisor
     preferred = supervisor.language if supervisor else None
-    g.lang = pick_language(request, i18n.LANGUAGES, preferred=preferred, default=runtime().centre.default_language)
+    # The console speaks every language with a catalogue, whichever the centre's phone tree uses.
+    g.lang = use_language(pick_language(request, i18n.languages(), preferred=preferred,
+                                        default=runtime().centre.default_language))
     if request.endpoint == "supervisor.static":
         return None
     if request.method == "POST":
@@ -147,15 +163,6 @@ def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    if "lang" in request.args and request.args["lang"] in i18n.LANGUAGES:
-        response.set_cookie(
-            LANGUAGE_COOKIE,
-            request.args["lang"],
-            max_age=365 * 24 * 3600,
-            samesite="Lax",
-            secure=current_app.config.get("SESSION_COOKIE_SECURE", False),
-            httponly=True,
-        )
     response.headers.setdefault(
         "Content-Security-Policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -175,22 +182,22 @@ def _template_helpers() -> dict[str, Any]:
     lang = g.get("lang", "en")
     zone = runtime().centre.zone
     return {
-        "lang": lang,
         "dir": i18n.direction(lang),
-        "_": lambda key, **values: i18n.t(lang, key, **values),
         "fmt_dt": lambda value, with_date=True: i18n.local_datetime(value, lang, zone, with_date=with_date),
         "fmt_date": lambda value: i18n.local_date(value, lang),
         "fmt_num": lambda value, digits=0: i18n.number(value, lang, digits),
         "fmt_pct": lambda value: i18n.percent(value, lang),
         "fmt_dur": lambda value: i18n.duration(value, lang),
         "status_label": lambda value: i18n.status_label(value, lang),
+        "alert_label": lambda value: i18n.alert_label(value, lang),
         "queue_label": lambda value: i18n.queue_name(runtime().centre, value, lang),
         "csrf_token": generate_csrf,
         "supervisor": g.get("supervisor"),
         "is_admin": g.get("supervisor") is not None and g.supervisor.role == ADMIN,
         "centre_name": runtime().centre.name,
-        "other_lang": "en" if lang == "fa" else "fa",
-        "lang_url": _lang_url("en" if lang == "fa" else "fa"),
+        # The switch: this page in each other language the console speaks, named in that language.
+        "console_languages": [(code, i18n.language_name(code), _lang_url(code)) for code in i18n.languages()
+                            if code != lang],
     }
 
 
@@ -232,11 +239,10 @@ def login() -> ResponseReturnValue:
     result = authenticate(rt.db, email, request.form.get("password", "")[:1024], now)
     if result.supervisor is None:
         if result.locked_until is not None:
-            error = i18n.t(
-                g.lang, "login_locked", time=i18n.local_datetime(result.locked_until, g.lang, rt.centre.zone)
-            )
+            error = i18n.translate("Too many failed attempts. Try again after {time}.", g.lang,
+                                   time=i18n.local_datetime(result.locked_until, g.lang, rt.centre.zone))
         else:
-            error = i18n.t(g.lang, "login_failed")
+            error = i18n.translate("The e-mail or password is wrong.", g.lang)
         return render_template("supervisor/login.html", next_url=next_url, error=error, email=email), 401
     # A fresh session: nothing from before the log-in survives it (session fixation).
     session.clear()
@@ -313,7 +319,7 @@ def _board_json() -> dict[str, Any]:
         "calls": [
             {
                 "kind": call.kind,
-                "kind_label": i18n.t(lang, call.kind),
+                "kind_label": i18n.translate(CALL_KINDS[call.kind], lang) if call.kind in CALL_KINDS else call.kind,
                 "who": call.who,
                 "where": call.where,
                 "agent": call.agent,
@@ -330,7 +336,7 @@ def _board_json() -> dict[str, Any]:
                 "id": a.agent.id,
                 "name": a.agent.name,
                 "state": a.state,
-                "state_label": i18n.t(lang, a.state),
+                "state_label": i18n.translate(AGENT_STATES[a.state], lang) if a.state in AGENT_STATES else a.state,
                 "since_local": when(
                     a.since, with_date=a.since is not None and a.since.astimezone(zone).date() != today
                 ),
@@ -344,14 +350,14 @@ def _board_json() -> dict[str, Any]:
             "open": snapshot.breaker.is_open,
             "dials_last_hour": snapshot.breaker.dials_last_hour,
             "cap": snapshot.breaker.cap,
-            "text": i18n.t(lang, "breaker_open" if snapshot.breaker.is_open else "breaker_closed",
-                           count=snapshot.breaker.dials_last_hour, cap=snapshot.breaker.cap),
+            "text": i18n.translate(BREAKER_OPEN if snapshot.breaker.is_open else BREAKER_CLOSED, lang,
+                                   count=snapshot.breaker.dials_last_hour, cap=snapshot.breaker.cap),
         },
         "alerts": [
             {
                 "id": a.alert.id,
                 "kind": a.alert.kind,
-                "kind_label": i18n.t(lang, f"alert_{a.alert.kind}"),
+                "kind_label": i18n.alert_label(a.alert.kind, lang),
                 "reason": a.alert.reason,
                 "created_local": when(a.alert.created_at, with_date=True),
                 "reference": a.callback_reference,
@@ -392,15 +398,19 @@ def _forecast_json(now: datetime, lang: str, zone: Any) -> dict[str, Any]:
     if advice is None:
         advice_text = ""
     elif advice.agents and advice.until is not None:
-        advice_text = i18n.t(lang, "advice_more", agents=advice.agents,
-                             time=i18n.local_datetime(advice.until, lang, zone, with_date=False))
+        advice_text = i18n.translate("{agents} more agents until {time} would keep every promise.", lang,
+                                     agents=advice.agents,
+                                     time=i18n.local_datetime(advice.until, lang, zone, with_date=False))
     else:
-        advice_text = i18n.t(lang, "advice_enough") if not advice.hopeless else ""
+        advice_text = i18n.translate("The agents on shift keep every promise.", lang) if not advice.hopeless else ""
     notes = []
     if advice is not None and advice.hopeless:
-        notes.append(i18n.t(lang, "advice_hopeless", count=advice.hopeless))
+        notes.append(i18n.translate("{count} promises cannot be kept whatever the staffing.", lang,
+                                    count=advice.hopeless))
     if advice is not None and advice.late_quotes >= 1:
-        notes.append(i18n.t(lang, "expected_late", count=round(advice.late_quotes)))
+        notes.append(i18n.translate(
+            "With the agents on shift, about {count} requests expected today would be promised later than the SLA.",
+            lang, count=round(advice.late_quotes)))
     return {
         "queues": [
             {
@@ -409,8 +419,8 @@ def _forecast_json(now: datetime, lang: str, zone: Any) -> dict[str, Any]:
                 "quote_local": when(q.quote.deadline),
                 "sla_local": when(q.quote.sla_deadline),
                 "source": q.quote.source,
-                "source_label": i18n.t(lang, "overloaded_quote") if q.quote.overloaded else (
-                    i18n.t(lang, "at_sla") if q.quote.source == "sla" else ""),
+                "source_label": i18n.translate("overloaded", lang) if q.quote.overloaded else (
+                    i18n.translate("at the SLA", lang) if q.quote.source == "sla" else ""),
                 "beyond_seconds": q.quote.beyond_sla.total_seconds(),
                 "beyond": i18n.duration(q.quote.beyond_sla.total_seconds(), lang) if q.quote.beyond_sla else "",
                 "misses_today": q.misses_today,
@@ -426,29 +436,30 @@ def _forecast_json(now: datetime, lang: str, zone: Any) -> dict[str, Any]:
     }
 
 
+# The words the board's script shows, by the names it knows them by.
+BOARD_SCRIPT_WORDS = {
+    "none_waiting": i18n.N_("Nobody is waiting for a callback."),
+    "no_calls": i18n.N_("No calls right now."),
+    "no_agents": i18n.N_("No agents yet. Add one with: ivr agent add NAME PHONE"),
+    "no_alerts": i18n.N_("No open alerts."),
+    "overdue": i18n.N_("overdue"),
+    "put_on_shift": i18n.N_("Put on shift"),
+    "take_off_shift": i18n.N_("Take off shift"),
+    "acknowledge": i18n.N_("Acknowledge"),
+    "updated": i18n.N_("Updated"),
+    "update_failed": i18n.N_("Cannot reach the server; retrying…"),
+    "at_risk": i18n.N_("At risk"),
+    "shown_of": i18n.N_("{shown} of {total} shown"),
+    "forecast": i18n.N_("Promises and capacity"),
+    "quote_now": i18n.N_("Promised now"),
+    "sla_now": i18n.N_("SLA"),
+    "beyond_sla": i18n.N_("Beyond the SLA"),
+    "misses_today": i18n.N_("Forecast misses today"),
+}
+
+
 def _board_strings() -> dict[str, str]:
-    return i18n.strings(
-        g.lang,
-        [
-            "none_waiting",
-            "no_calls",
-            "no_agents",
-            "no_alerts",
-            "overdue",
-            "put_on_shift",
-            "take_off_shift",
-            "acknowledge",
-            "updated",
-            "update_failed",
-            "at_risk",
-            "shown_of",
-            "forecast",
-            "quote_now",
-            "sla_now",
-            "beyond_sla",
-            "misses_today",
-        ],
-    )
+    return i18n.strings(g.lang, BOARD_SCRIPT_WORDS)
 
 
 @bp.post("/agents/<int:agent_id>/shift")
@@ -472,6 +483,20 @@ def acknowledge_alert(alert_id: int) -> ResponseReturnValue:
 
 
 # -- do not call --------------------------------------------------------------------------------------------
+DNC_FLASHES = {
+    "dnc_added_now": i18n.N_("{phone} will never be called."),
+    "dnc_removed_now": i18n.N_("{phone} was taken off the list."),
+}
+DNC_SOURCES = {
+    "keypress": i18n.N_("the owner pressed the opt-out key"),
+    "supervisor": i18n.N_("a supervisor"),
+    "cli": i18n.N_("the command line"),
+}
+BREAKER_OPEN = i18n.N_("Dialling is paused: {count} calls started in the last hour reached the cap of {cap}. It "
+                       "resumes by itself when the hour's count falls.")
+BREAKER_CLOSED = i18n.N_("Calls in the last hour: {count} of {cap}.")
+
+
 @bp.get("/dnc")
 def dnc_page() -> str:
     """The do-not-call list (admins see full numbers and may add or remove; viewers see masked numbers)."""
@@ -479,10 +504,11 @@ def dnc_page() -> str:
     admin = g.supervisor.role == ADMIN
     with rt.db.session() as session:
         entries = [{"phone": e.phone, "shown": e.phone if admin else mask(e.phone), "added_at": e.added_at,
-                    "source": e.source, "reason": e.reason} for e in guard.list_dnc(session)]
+                    "source": i18n.translate(DNC_SOURCES[e.source], g.get("lang", "en"))
+                    if e.source in DNC_SOURCES else e.source, "reason": e.reason} for e in guard.list_dnc(session)]
     flashed = [str(m) for m in get_flashed_messages()]
-    messages = [i18n.t(g.get("lang", "en"), key, phone=mask(phone)) for key, phone in
-                (m.split("|", 1) for m in flashed if "|" in m)]
+    messages = [i18n.translate(DNC_FLASHES[key], g.get("lang", "en"), phone=mask(phone)) for key, phone in
+                (m.split("|", 1) for m in flashed if "|" in m) if key in DNC_FLASHES]
     return render_template("supervisor/dnc.html", entries=entries, messages=messages)
 
 
@@ -493,7 +519,8 @@ def dnc_add() -> ResponseReturnValue:
     try:
         phone = normalise(request.form.get("phone") or "", rt.centre.phone_numbers)
     except PhoneNumberRejected as exc:
-        return _render_error(400, i18n.t(g.get("lang", "en"), "dnc_bad_phone", why=exc.message))
+        return _render_error(400, i18n.translate("That is not a number we could call: {why}", g.get("lang", "en"),
+                                                   why=exc.message))
     with rt.db.session() as session:
         guard.never_call(session, rt.centre, phone, rt.clock.now(), source="supervisor", actor=g.supervisor.email,
                          reason=(request.form.get("reason") or "").strip()[:300] or None)
@@ -695,6 +722,7 @@ def sla_json() -> Response:
 
 def _kept_chart(figures: sla.SlaReport) -> Markup:
     lang = g.lang
+    kept, unreachable, missed = (i18n.translate(text, lang) for text in ("Kept", "Unreachable", "Missed"))
     columns = []
     for day in figures.by_day:
         label = i18n.local_date(day.day, lang)[-5:]
@@ -703,17 +731,17 @@ def _kept_chart(figures: sla.SlaReport) -> Markup:
                 label=label,
                 title=f"{i18n.local_date(day.day, lang)}: {i18n.percent(day.kept_share, lang)}",
                 segments=(
-                    Segment(day.completed, "kept", f"{i18n.t(lang, 'kept_share')}: {i18n.number(day.completed, lang)}"),
+                    Segment(day.completed, "kept", f"{kept}: {i18n.number(day.completed, lang)}"),
                     Segment(
                         day.unreachable,
                         "unreachable",
-                        f"{i18n.t(lang, 'unreachable_share')}: {i18n.number(day.unreachable, lang)}",
+                        f"{unreachable}: {i18n.number(day.unreachable, lang)}",
                     ),
-                    Segment(day.missed, "missed", f"{i18n.t(lang, 'missed_share')}: {i18n.number(day.missed, lang)}"),
+                    Segment(day.missed, "missed", f"{missed}: {i18n.number(day.missed, lang)}"),
                 ),
             )
         )
-    return stacked_columns(columns, label=i18n.t(lang, "kept_chart"))
+    return stacked_columns(columns, label=i18n.translate("Share kept per day", lang))
 
 
 def _funnel_chart(funnel: sla.Funnel) -> Markup:
@@ -721,27 +749,27 @@ def _funnel_chart(funnel: sla.Funnel) -> Markup:
     if not funnel.calls:
         return Markup("")
     bars = [
-        Bar(i18n.t(lang, "calls"), funnel.calls, "calls", i18n.number(funnel.calls, lang)),
+        Bar(i18n.translate("Calls", lang), funnel.calls, "calls", i18n.number(funnel.calls, lang)),
         Bar(
-            i18n.t(lang, "reached_person"),
+            i18n.translate("Reached a person", lang),
             funnel.reached_person,
             "kept",
             i18n.percent(funnel.share(funnel.reached_person), lang),
         ),
         Bar(
-            i18n.t(lang, "left_callback"),
+            i18n.translate("Left a callback request", lang),
             funnel.left_callback,
             "unreachable",
             i18n.percent(funnel.share(funnel.left_callback), lang),
         ),
         Bar(
-            i18n.t(lang, "left_without_help"),
+            i18n.translate("Left without help", lang),
             funnel.left_without_help,
             "missed",
             i18n.percent(funnel.share(funnel.left_without_help), lang),
         ),
     ]
-    return horizontal_bars(bars, label=i18n.t(lang, "funnel"))
+    return horizontal_bars(bars, label=i18n.translate("Phone tree", lang))
 
 
 def init_app(app: Flask) -> None:

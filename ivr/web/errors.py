@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from callbacks.db import DatabaseUnavailable
 from callbacks.errors import CallbackError
+from callbacks.i18n import N_
 from ivr.web.http import api_error
 
 log = logging.getLogger(__name__)
@@ -20,12 +21,16 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
 
-# status -> (title, body) in `ivr.web.i18n`.
+# status -> (title, body), English msgids translated by the page (callbacks/translations).
 PAGES = {
-    404: ("page_not_found_title", "page_not_found_body"),
-    405: ("method_not_allowed_title", "method_not_allowed_body"),
-    500: ("server_error_title", "server_error_body"),
-    503: ("unavailable_title", "unavailable_body"),
+    404: (N_("Page not found"), N_("There is no page at this address. Check the link, or ask us to call you back "
+                                   "from the form.")),
+    405: (N_("This cannot be done here"), N_("This page does not accept that kind of request. Go back and use the "
+                                             "page's own buttons.")),
+    500: (N_("Something went wrong on our side"), N_("It was not your doing, and we have been told. Please try "
+                                                     "again in a moment.")),
+    503: (N_("Please try again in a moment"), N_("We cannot take requests right now. Nothing was saved, so please "
+                                                 "send it again shortly.")),
 }
 
 

@@ -22,7 +22,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_promtool_accepts_the_rules_and_the_example_scrape_configuration():
     rules = promtool("check", "rules", "alerts.yml")
-    assert rules.returncode == 0 and "SUCCESS: 8 rules found" in rules.stdout, rules.stdout + rules.stderr
+    assert rules.returncode == 0 and "SUCCESS: 9 rules found" in rules.stdout, rules.stdout + rules.stderr
     config = promtool("check", "config", "prometheus.yml")
     assert config.returncode == 0, config.stdout + config.stderr
 
@@ -34,7 +34,7 @@ def test_each_alert_fires_on_its_story_and_stays_quiet_otherwise():
     covered = set(re.findall(r"alertname: (\w+)", (RULES / "alerts_test.yml").read_text()))
     assert alerts == covered == {"CallbacksMissed", "CallbacksWaitingWithAgentsFree", "DispatchStalled", "WorkerDown",
                                  "WebhookLatencyHigh", "DatabaseDown", "CallbackSpoolNotDraining",
-                                 "CallbackSpoolRejected"}
+                                 "CallbackSpoolRejected", "QuotesBeyondSla"}
 
 
 def _family(name: str) -> str:

@@ -1,5 +1,5 @@
 """`make run` twice: the second run installs nothing and prints what the first printed after its install; the
-package ships its templates, assets, example YAML and migrations without a setuptools warning."""
+package ships its templates, assets, example YAML, migrations and translations without a setuptools warning."""
 
 from __future__ import annotations
 
@@ -83,10 +83,12 @@ def test_the_wheel_ships_every_template_asset_yaml_and_migration_without_a_warni
     assert "Package would be ignored" not in log and "absent from the `packages` configuration" not in log
     [wheel] = tmp_path.glob("ivr_callbacks-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    data = {str(p.relative_to(ROOT)) for folder in ("ivr", "telephony", "config", "callbacks/migrations")
+    data = {str(p.relative_to(ROOT)) for folder in ("ivr", "telephony", "config", "callbacks/migrations",
+                                                    "callbacks/translations")
             for p in (ROOT / folder).rglob("*") if p.is_file() and p.suffix in {".html", ".css", ".js", ".yaml",
-                                                                                ".mako"}}
+                                                                                ".mako", ".po", ".pot"}}
     assert data and data <= names, sorted(data - names)
     assert {"ivr/web/templates/errors/page.html", "ivr/gunicorn_conf.py", "config/example.yaml",
-            "callbacks/migrations/versions/0001_initial_schema.py"} <= names
+            "callbacks/migrations/versions/0001_initial_schema.py",
+            "callbacks/translations/fa/LC_MESSAGES/messages.po", "callbacks/translations/messages.pot"} <= names
     assert not [n for n in names if "__pycache__" in n or n.startswith("tests/")]

@@ -137,3 +137,29 @@ def test_promises_at_risk_and_callbacks_waiting_are_gauged_per_queue(app, worker
     assert value(text, 'ivr_callbacks_due{queue="urgent"}') == 12
     assert value(text, 'ivr_callbacks_due_oldest_seconds{queue="urgent"}') == 120  # the first, 12 x 10 s ago
     assert value(text, "ivr_agents_free") == 1
+
+
+def test_each_queues_quote_is_gauged_against_its_sla_after_a_watchdog_round(app, worker, clock):
+    add_agents(app, 1)
+    worker.watchdog_job()
+    text = scrape(worker)
+    # One idle agent keeps every promise: a request now is promised the urgent queue's 30-minute SLA.
+    assert value(text, 'ivr_quote_seconds{queue="urgent"}') == 30 * 60
+    assert value(text, 'ivr_quote_sla_seconds{queue="urgent"}') == 30 * 60
+    assert value(text, 'ivr_quote_over_sla_seconds{queue="urgent"}') == 0
+    assert value(text, 'ivr_quote_overloaded{queue="urgent"}') == 0
+    assert value(text, 'ivr_quote_over_sla_seconds{queue="general"}') == 0
+
+    for i in range(12):  # 12 urgent callbacks of 2 minutes each for one agent: a new one waits for them all
+        request_callback(app, f"+98912{i:07d}", queue="urgent")
+    worker.watchdog_job()
+    text = scrape(worker)
+    quote, sla = value(text, 'ivr_quote_seconds{queue="urgent"}'), value(text, 'ivr_quote_sla_seconds{queue="urgent"}')
+    assert sla == 30 * 60 and quote is not None and quote > sla
+    assert value(text, 'ivr_quote_over_sla_seconds{queue="urgent"}') == quote - sla
+    assert value(text, 'ivr_quote_overloaded{queue="urgent"}') == 0  # still within the 4-hour ceiling
+
+    clock.advance(seconds=30)
+    worker.dispatch_job()
+    worker.watchdog_job()  # the next round's reading replaces the last one's
+    assert value(scrape(worker), 'ivr_quote_sla_seconds{queue="urgent"}') == 30 * 60
