@@ -14,6 +14,9 @@ from callbacks.errors import InvalidRequest
 from callbacks.models import ApiKey
 
 KEY_PREFIX = "ivr_"
+# own: the key sees and cancels only the callbacks requested with it; all: every callback of every channel.
+SCOPE_OWN, SCOPE_ALL = "own", "all"
+SCOPES = (SCOPE_OWN, SCOPE_ALL)
 
 
 def hash_key(key: str) -> str:
@@ -21,13 +24,15 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(db: Database, name: str, now: datetime) -> str:
-    """Store a new key's hash under `name` and return the key (shown once)."""
+def create_api_key(db: Database, name: str, now: datetime, scope: str = SCOPE_OWN) -> str:
+    """Store a new key's hash under `name` with `scope` and return the key (shown once)."""
+    if scope not in SCOPES:
+        raise InvalidRequest("scope_invalid", f"Unknown scope {scope!r}; expected one of {SCOPES}.", "scope")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with db.session() as session:
         if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
             raise InvalidRequest("api_key_exists", f"An API key named {name!r} already exists.", "name")
-        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now))
+        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now, scope=scope))
     return key
 
 

@@ -108,6 +108,8 @@ class Callback(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
     # When the conversation that kept the callback started (completed callbacks only).
     conversation_at: Mapped[datetime | None]
+    # The API key that asked (API requests only): a key with the `own` scope sees only its own callbacks.
+    api_key_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # Bumped on every change: compare-and-swap updates check it.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -251,6 +253,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]
+    # own: sees and cancels only the callbacks requested with it; all: every channel's (keys made before scopes
+    # existed were migrated to `all`, which is what they could do then).
+    scope: Mapped[str] = mapped_column(String(8), server_default="all")
 
 
 class Supervisor(Base):
@@ -265,6 +270,9 @@ class Supervisor(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
+    # In every console session; bumped by log-out, a password change and `ivr supervisor logout-all`, which ends
+    # every session carrying an older number (a copied cookie included).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
 

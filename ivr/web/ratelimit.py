@@ -27,7 +27,8 @@ class RateLimited(CallbackError):
 
 
 def client_key() -> str:
-    """The client's address (behind a proxy, configure ProxyFix so this is the real one)."""
+    """The client's address: behind a reverse proxy, the real one when TRUSTED_PROXIES names it (`ivr.web.edge`);
+    otherwise every client behind it would share the proxy's bucket."""
     return get_remote_address()
 
 
@@ -51,6 +52,14 @@ def per_client_limit() -> str:
 
 def per_api_key_limit() -> str:
     return runtime().centre.limits.api_per_key
+
+
+# API requests without a valid key (guessing keys, probing): per client address, well below a partner's own limit.
+UNAUTHENTICATED_API_LIMIT = "30 per minute"
+
+
+def unauthenticated_api_limit() -> str:
+    return str(current_app.config.get("API_UNAUTHENTICATED_RATE", UNAUTHENTICATED_API_LIMIT))
 
 
 def check_phone(e164: str) -> None:

@@ -1,0 +1,37 @@
+"""Sessions that end (a per-supervisor session version), API keys with scopes and the key behind each callback
+
+Existing API keys get the `all` scope: what every key could do before scopes existed.
+
+Revision ID: 0010_security
+Revises: 0008_forecast
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0010_security"
+down_revision: str | None = "0008_forecast"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("supervisors", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("session_version", sa.Integer(), server_default="1", nullable=False))
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("scope", sa.String(length=8), server_default="all", nullable=False))
+    with op.batch_alter_table("callbacks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("api_key_id", sa.Integer(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_callbacks_api_key_id"), ["api_key_id"], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("callbacks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_callbacks_api_key_id"))
+        batch_op.drop_column("api_key_id")
+    with op.batch_alter_table("api_keys", schema=None) as batch_op:
+        batch_op.drop_column("scope")
+    with op.batch_alter_table("supervisors", schema=None) as batch_op:
+        batch_op.drop_column("session_version")
