@@ -29,8 +29,8 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "password": ("Password", "گذرواژه"),
     "login_failed": ("The e-mail or password is wrong.", "ایمیل یا گذرواژه نادرست است."),
     "login_locked": (
-        "Too many failed attempts. Try again after {time}.",
-        "تلاش‌های ناموفق بیش از حد. پس از {time} دوباره امتحان کنید.",
+        "The e-mail or password is wrong, too many times from here. Try again after {time}.",
+        "ایمیل یا گذرواژه بارها از اینجا نادرست وارد شده است. پس از {time} دوباره امتحان کنید.",
     ),
     "csrf_failed": (
         "The form expired or was not sent from this site. Please try again.",

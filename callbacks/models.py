@@ -277,6 +277,25 @@ class Supervisor(Base):
     last_login_at: Mapped[datetime | None]
 
 
+class LoginThrottle(Base):
+    """Failed console log-ins for one typed e-mail from one client address, and when the next try is allowed.
+
+    Keyed by what was typed (known account or not, so both answer alike) and by address, so that a stranger's
+    guessing slows down the stranger, never the supervisor at their own desk.
+    """
+
+    __tablename__ = "login_throttles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (UniqueConstraint("email", "address"),)
+
+
 _WAITING_SQL = text("enqueued_at IS NOT NULL AND answered_at IS NULL AND ended_at IS NULL")
 
 

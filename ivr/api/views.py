@@ -21,11 +21,11 @@ from ivr.web.edge import time_in_range, whole_number
 from ivr.web.http import api_error
 from ivr.web.ratelimit import (
     api_key_or_client,
+    check_anonymous,
     check_phone,
     limiter,
     per_api_key_limit,
     per_client_limit,
-    unauthenticated_api_limit,
 )
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
@@ -43,11 +43,13 @@ def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
+            check_anonymous()  # guessing keys or probing costs the client, never a partner with a key
             return _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
         rt = runtime()
         with rt.db.session() as session:
             api_key = find_api_key(session, key.strip())
             if api_key is None:
+                check_anonymous()
                 return _unauthorized("The API key is not valid or has been revoked.")
             g.api_key_name = api_key.name
             g.api_key_id = api_key.id
@@ -55,18 +57,6 @@ def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
         return view(*args, **kwargs)
 
     return wrapper
-
-
-def _has_valid_key() -> bool:
-    """The request carries an active key (checked once per request): such requests count per key instead."""
-    if "api_key_valid" not in g:
-        scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-        valid = False
-        if scheme.lower() == "bearer" and key.strip():
-            with runtime().db.session() as session:
-                valid = find_api_key(session, key.strip()) is not None
-        g.api_key_valid = valid
-    return bool(g.api_key_valid)
 
 
 def _own_only() -> int | None:
@@ -131,7 +121,6 @@ def _optional_text(data: dict[str, Any], field: str) -> str | None:
 
 @bp.post("/callbacks")
 @limiter.limit(per_client_limit)
-@limiter.limit(unauthenticated_api_limit, scope="api-anonymous", exempt_when=lambda: _has_valid_key())
 @require_key
 @limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
 def create_callback() -> tuple[Response, int]:
@@ -172,7 +161,6 @@ def create_callback() -> tuple[Response, int]:
 
 
 @bp.get("/callbacks/<callback_id>")
-@limiter.limit(unauthenticated_api_limit, scope="api-anonymous", exempt_when=lambda: _has_valid_key())
 @require_key
 @limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
 def get_callback(callback_id: str) -> Response:
@@ -188,7 +176,6 @@ def get_callback(callback_id: str) -> Response:
 
 
 @bp.post("/callbacks/<callback_id>/cancel")
-@limiter.limit(unauthenticated_api_limit, scope="api-anonymous", exempt_when=lambda: _has_valid_key())
 @require_key
 @limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
 def cancel_callback(callback_id: str) -> Response:
@@ -211,7 +198,6 @@ def _query_time(name: str) -> datetime | None:
 
 
 @bp.get("/callbacks")
-@limiter.limit(unauthenticated_api_limit, scope="api-anonymous", exempt_when=lambda: _has_valid_key())
 @require_key
 @limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
 def list_callbacks() -> Response:
@@ -238,7 +224,6 @@ def list_callbacks() -> Response:
 
 
 @bp.get("/reports/missed")
-@limiter.limit(unauthenticated_api_limit, scope="api-anonymous", exempt_when=lambda: _has_valid_key())
 @require_key
 @limiter.limit(per_api_key_limit, key_func=api_key_or_client, scope="api-key")
 def missed_report() -> Response:
@@ -273,8 +258,8 @@ def missed_report() -> Response:
 
 
 @bp.get("/openapi.json")
-@limiter.limit(unauthenticated_api_limit, scope="api-anonymous")
 def openapi() -> Response:
+    check_anonymous()
     from ivr.api.openapi import spec
 
     return jsonify(spec(runtime().settings.public_base_url))
