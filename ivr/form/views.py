@@ -34,7 +34,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callbacks.db import DatabaseUnavailable
 from callbacks.digits import to_ascii
-from callbacks.errors import Conflict, InvalidRequest, NotFound
+from callbacks.errors import CallbackError, Conflict, InvalidRequest, NotFound
 from callbacks.models import CANCELED, DIALING, PENDING, Callback
 from callbacks.phones import mask
 from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, WindowClosed, WindowUnavailable, promise_for
@@ -388,7 +388,12 @@ def _csrf_refused(exc: CSRFError) -> Response:
     lang = i18n.current_language()
     token = (request.view_args or {}).get("token")
     if request.endpoint == "callback_form.cancel" and token:
-        return _render_status(token, lang, messages=[i18n.gettext("csrf_failed_action", lang)], status=400)
+        try:
+            return _render_status(token, lang, messages=[i18n.gettext("csrf_failed_action", lang)], status=400)
+        except CallbackError:  # an unknown link: raised inside this handler it would become a 500
+            from ivr.web.errors import error_page
+
+            return error_page(404)
     sub = Submission(values={name: (request.form.get(name) or "") for name in FIELDS})
     return _render_form(sub, lang, banner=i18n.gettext("csrf_failed", lang), status=400)
 

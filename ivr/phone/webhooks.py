@@ -515,6 +515,9 @@ def _recover(exc: Exception) -> Response:
     """Never a 500 to Twilio: anything unexpected becomes a valid apology with a way on."""
     if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
         return exc.get_response()  # type: ignore[return-value]
+    if isinstance(exc, CallbackError) and exc.status < 500:
+        # Refused at the edge (a NUL in a field): Twilio never sends one; say which field, as for anyone else.
+        return Response(exc.message, status=exc.status, mimetype="text/plain")
     log.exception("voice webhook failed on %s", request.path)
     try:
         menu = _menu()
