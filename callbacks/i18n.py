@@ -27,6 +27,10 @@ _STRINGS: dict[str, tuple[str, str]] = {
     "log_out": ("Log out", "خروج"),
     "email": ("E-mail", "ایمیل"),
     "password": ("Password", "گذرواژه"),
+    "report_date_out_of_range": (
+        "{name}: {day} is not between {first} and {last}.",
+        "{name}: {day} بین {first} و {last} نیست.",
+    ),
     "login_failed": ("The e-mail or password is wrong.", "ایمیل یا گذرواژه نادرست است."),
     "login_locked": (
         "The e-mail or password is wrong, too many times from here. Try again after {time}.",

@@ -516,9 +516,11 @@ def _recover(exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
         return exc.get_response()  # type: ignore[return-value]
     if isinstance(exc, CallbackError) and exc.status < 500:
-        # Refused at the edge (a NUL in a field): Twilio never sends one; say which field, as for anyone else.
-        return Response(exc.message, status=exc.status, mimetype="text/plain")
-    log.exception("voice webhook failed on %s", request.path)
+        # Refused at the edge (a NUL in a field, which Twilio never sends): nothing reached the database; the caller,
+        # if there is one, still hears the apology and a way on, like any other garbage from the network.
+        log.warning("voice webhook on %s refused: %s", request.path, exc.message)
+    else:
+        log.exception("voice webhook failed on %s", request.path)
     try:
         menu = _menu()
         language = _language()

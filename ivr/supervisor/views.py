@@ -511,7 +511,8 @@ def _report_filter(default_days: int) -> ReportFilter:
             return fallback
         if not REPORT_EARLIEST <= found <= REPORT_LATEST:
             # A day's bounds in the centre's zone, converted to UTC, overflow at the ends of the calendar.
-            errors.append(f"{name}: {found.isoformat()} is not between {REPORT_EARLIEST.year} and {REPORT_LATEST.year}")
+            errors.append(i18n.t(g.get("lang", "en"), "report_date_out_of_range", name=name, day=found.isoformat(),
+                                 first=REPORT_EARLIEST.year, last=REPORT_LATEST.year))
             fields.append(name)
             return fallback
         return found

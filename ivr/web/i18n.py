@@ -205,6 +205,11 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 # Field errors by the service's (or the form's) stable code. An unknown code falls back to the service's message.
 ERRORS: dict[str, dict[str, str]] = {
+    "invalid_text": {
+        "en": "The field '{field}' contains a character that cannot be stored (NUL or a broken character). "
+              "Nothing was saved.",
+        "fa": "فیلد «{field}» نویسه‌ای دارد که نمی‌توان ذخیره کرد (NUL یا نویسهٔ ناقص). چیزی ذخیره نشد.",
+    },
     "phone_missing": {"en": "Please enter your phone number.", "fa": "لطفاً شمارهٔ تلفن خود را وارد کنید."},
     "phone_not_text": {"en": "Please enter your phone number.", "fa": "لطفاً شمارهٔ تلفن خود را وارد کنید."},
     "phone_too_long": {"en": "This phone number is too long.", "fa": "این شمارهٔ تلفن بیش از حد طولانی است."},

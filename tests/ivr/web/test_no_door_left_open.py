@@ -134,7 +134,15 @@ def test_a_report_until_the_end_of_the_calendar_is_a_400_naming_until(app, clien
     if path.endswith((".csv", ".json")):
         assert response.get_json()["error"]["field"] == "until"
     else:
-        assert "until: 9999-12-31" in response.get_data(as_text=True)
+        assert "until: " in response.get_data(as_text=True)  # the date in the page's own digits
+
+
+@pytest.mark.parametrize(("lang", "words"), [("en", "contains a character"), ("fa", "نویسه‌ای دارد")])
+def test_a_nul_typed_into_the_public_form_is_refused_in_the_readers_language(app, client, lang, words):
+    response = client.post(f"/callback?lang={lang}", data={"phone": "09121234567", "name": "Sa\x00ra"})
+    assert response.status_code == 422
+    assert words in response.get_data(as_text=True) and "name" in response.get_data(as_text=True)
+    assert app.extensions["ivr"].service.list() == []
 
 
 # -- 3. a streamed report checks everything before its first byte ---------------------------------------------------
