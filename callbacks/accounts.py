@@ -154,7 +154,7 @@ def login_delay(failures: int) -> timedelta:
     few, then a delay doubling from a minute up to a quarter of an hour."""
     if failures < FREE_ATTEMPTS:
         return timedelta(0)
-    return min(FIRST_DELAY * 2 ** min(failures - FREE_ATTEMPTS, 16), MAX_DELAY)
+    return min(FIRST_DELAY * (1 << min(failures - FREE_ATTEMPTS, 16)), MAX_DELAY)
 
 
 def authenticate(db: Database, email: str, password: str, now: datetime, address: str = "") -> LoginResult:
