@@ -87,6 +87,9 @@ def check_anonymous() -> None:
 
 
 def init_app(app: Flask) -> None:
+    # Said explicitly: the limiter is one object for every app of the process, and would otherwise keep the last
+    # app's RATELIMIT_ENABLED=False for the next one.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
 
     @app.errorhandler(RateLimited)

@@ -90,9 +90,12 @@ class Prober:
 
 
 def _check(response: Any, what: str) -> None:
-    assert response.status_code < 500, f"{what}: {response.status_code} {response.get_data(as_text=True)[:300]}"
-    if response.status_code == 422 and response.mimetype == "application/json":
-        assert response.get_json()["error"].get("field"), f"{what}: a 422 must name the field"
+    try:
+        assert response.status_code < 500, f"{what}: {response.status_code} {response.get_data(as_text=True)[:300]}"
+        if response.status_code == 422 and response.mimetype == "application/json":
+            assert response.get_json()["error"].get("field"), f"{what}: a 422 must name the field"
+    finally:
+        response.close()  # a streamed answer's request ends (and its request id is released) only when closed
 
 
 @pytest.fixture
