@@ -294,7 +294,7 @@ def main(seconds: int = 300, seed: int = 7) -> dict[str, Any]:
     twilio = stub.start()
     app = create_app({"TESTING": True, "instance_path": Path("/tmp") / f"chaos-{os.getpid()}",
                       "secret_key": "chaos", "public_base_url": BASE_URL, "twilio_auth_token": TOKEN,
-                      "twilio_account_sid": "", "twilio_phone_number": CALLER_ID,
+                      "twilio_account_sid": "AC" + "0" * 32, "twilio_phone_number": CALLER_ID,
                       "ratelimit_storage_url": "memory://", "DATABASE": db, "CENTRE": centre,
                       "CLOCK": SystemClock()})
     network = Network(stub, app.test_client(), rng)

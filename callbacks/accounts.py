@@ -1,4 +1,5 @@
-"""Supervisor accounts: argon2 password hashes, roles, and a lockout after repeated failed logins."""
+"""Supervisor accounts: argon2 password hashes, roles, sessions that end, and a growing delay after repeated failed
+log-ins for one e-mail from one address."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callbacks.db import Database
 from callbacks.errors import Conflict, InvalidRequest, NotFound
-from callbacks.models import Supervisor
+from callbacks.models import LoginThrottle, Supervisor
 
 ADMIN, VIEWER = "admin", "viewer"
 ROLES = (ADMIN, VIEWER)
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
+# Wrong passwords allowed in a row for one e-mail from one address before each further try must wait.
+FREE_ATTEMPTS = 5
+FIRST_DELAY = timedelta(minutes=1)
+MAX_DELAY = timedelta(minutes=15)
+FORGET_AFTER = timedelta(days=1)
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
@@ -74,6 +79,7 @@ def add_supervisor(
             language=language,
             failed_logins=0,
             created_at=now,
+            session_version=1,
         )
         session.add(supervisor)
     return supervisor
@@ -87,7 +93,26 @@ def set_password(db: Database, email: str, password: str) -> Supervisor:
         supervisor.password_hash = password_hash
         supervisor.failed_logins = 0
         supervisor.locked_until = None
+        supervisor.session_version = (supervisor.session_version or 1) + 1
         return supervisor
+
+
+def end_sessions(db: Database, email: str) -> Supervisor:
+    """End every console session of this supervisor (a copied cookie included): `ivr supervisor logout-all`."""
+    with db.session() as session:
+        supervisor = _by_email(session, email)
+        supervisor.session_version = (supervisor.session_version or 1) + 1
+        return supervisor
+
+
+def end_sessions_of(db: Database, supervisor_id: int, version: int) -> None:
+    """Log-out: end the sessions made at `version` (a session already ended stays ended; nothing else changes)."""
+    with db.session() as session:
+        session.execute(
+            update(Supervisor)
+            .where(Supervisor.id == supervisor_id, Supervisor.session_version == version)
+            .values(session_version=version + 1)
+        )
 
 
 def set_role(db: Database, email: str, role: str) -> Supervisor:
@@ -118,40 +143,69 @@ def _by_email(session: Session, email: str) -> Supervisor:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """`supervisor` when the password was right and the account open; `locked_until` when it is locked."""
+    """`supervisor` when the password was right; `retry_at` when this e-mail from this address must wait."""
 
     supervisor: Supervisor | None
-    locked_until: datetime | None = None
+    retry_at: datetime | None = None
 
 
-def authenticate(db: Database, email: str, password: str, now: datetime) -> LoginResult:
-    """Check a login. Every failure counts; the 5th in a row locks the account for 15 minutes.
+def login_delay(failures: int) -> timedelta:
+    """How long one e-mail from one address waits after `failures` wrong passwords in a row: nothing for the first
+    few, then a delay doubling from a minute up to a quarter of an hour."""
+    if failures < FREE_ATTEMPTS:
+        return timedelta(0)
+    return min(FIRST_DELAY * (1 << min(failures - FREE_ATTEMPTS, 16)), MAX_DELAY)
 
-    While locked, even the right password is refused (and not checked), so guessing cannot continue.
+
+def authenticate(db: Database, email: str, password: str, now: datetime, address: str = "") -> LoginResult:
+    """Check a log-in from a client `address`.
+
+    Failures count per typed e-mail and address (`LoginThrottle`), whether the account exists or not, so that the
+    answers (wrong, or wait until...) and their time (one argon2 verification each) say nothing about who has an
+    account, and a stranger's guessing slows down only the stranger. While an e-mail must wait at an address, even
+    the right password is refused there (guessing cannot continue); elsewhere it still works.
     """
+    typed = (email or "").strip().lower()[:254]
     try:
         email = normalise_email(email)
     except InvalidRequest:
         email = ""
+    address = (address or "")[:64]
+    try:
+        return _authenticate(db, typed, email, password, now, address)
+    except IntegrityError:  # a concurrent failure for the same e-mail and address was recorded first
+        return LoginResult(None)
+
+
+def _authenticate(db: Database, typed: str, email: str, password: str, now: datetime, address: str) -> LoginResult:
     with db.session() as session:
+        throttle = session.scalar(
+            select(LoginThrottle).where(LoginThrottle.email == typed, LoginThrottle.address == address)
+            .with_for_update()
+        )
         # FOR UPDATE serialises concurrent logins on PostgreSQL; SQLite's BEGIN IMMEDIATE already does.
         supervisor = (
             session.scalar(select(Supervisor).where(func.lower(Supervisor.email) == email).with_for_update())
             if email
             else None
         )
-        if supervisor is None:
-            _verify(_DUMMY_HASH, password)
-            return LoginResult(None)
-        if supervisor.locked_until is not None and supervisor.locked_until > now:
-            return LoginResult(None, supervisor.locked_until)
-        if not _verify(supervisor.password_hash, password):
-            supervisor.failed_logins = (supervisor.failed_logins or 0) + 1
-            if supervisor.failed_logins >= MAX_FAILED_LOGINS:
-                supervisor.failed_logins = 0
-                supervisor.locked_until = now + LOCKOUT
-                return LoginResult(None, supervisor.locked_until)
-            return LoginResult(None)
+        if throttle is not None and throttle.retry_at is not None and throttle.retry_at > now:
+            _verify(_DUMMY_HASH, password)  # the same time as any other answer
+            return LoginResult(None, throttle.retry_at)
+        right = _verify(supervisor.password_hash if supervisor is not None else _DUMMY_HASH, password)
+        if supervisor is None or not right:
+            if throttle is None:
+                throttle = LoginThrottle(email=typed, address=address, failures=0, last_failed_at=now)
+                session.add(throttle)
+            throttle.failures = (throttle.failures or 0) + 1
+            throttle.last_failed_at = now
+            delay = login_delay(throttle.failures)
+            throttle.retry_at = now + delay if delay else None
+            # Forget old failures (a day without one) as new ones come: the table stays small.
+            session.execute(delete(LoginThrottle).where(LoginThrottle.last_failed_at < now - FORGET_AFTER))
+            return LoginResult(None, throttle.retry_at)
+        if throttle is not None:
+            session.delete(throttle)
         supervisor.failed_logins = 0
         supervisor.locked_until = None
         supervisor.last_login_at = now

@@ -15,6 +15,9 @@ from callbacks.errors import InvalidRequest
 from callbacks.models import ApiKey
 
 KEY_PREFIX = "ivr_"
+# own: the key sees and cancels only the callbacks requested with it; all: every callback of every channel.
+SCOPE_OWN, SCOPE_ALL = "own", "all"
+SCOPES = (SCOPE_OWN, SCOPE_ALL)
 
 
 def hash_key(key: str) -> str:
@@ -22,14 +25,18 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_api_key(db: Database, name: str, now: datetime, *, verifies_numbers: bool = False) -> str:
-    """Store a new key's hash under `name` and return the key (shown once). `verifies_numbers`: a partner who
-    proves the customer owns the number before calling us (its requests skip the SMS code)."""
+def create_api_key(db: Database, name: str, now: datetime, scope: str = SCOPE_OWN, *,
+                   verifies_numbers: bool = False) -> str:
+    """Store a new key's hash under `name` with `scope` and return the key (shown once). `verifies_numbers`: a
+    partner who proves the customer owns the number before calling us (its requests skip the SMS code)."""
+    if scope not in SCOPES:
+        raise InvalidRequest("scope_invalid", f"Unknown scope {scope!r}; expected one of {SCOPES}.", "scope")
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with db.session() as session:
         if session.scalar(select(ApiKey).where(ApiKey.name == name)) is not None:
             raise InvalidRequest("api_key_exists", f"An API key named {name!r} already exists.", "name")
-        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now, verifies_numbers=verifies_numbers))
+        session.add(ApiKey(name=name, key_hash=hash_key(key), created_at=now, scope=scope,
+                           verifies_numbers=verifies_numbers))
     return key
 
 

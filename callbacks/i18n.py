@@ -17,6 +17,7 @@ import re
 import threading
 from datetime import date, datetime
 from pathlib import Path
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import jdatetime
@@ -196,7 +197,7 @@ def date_input_value(value: date | None, lang: str) -> str:
     if value is None:
         return ""
     if lang == "fa":
-        return jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d")
+        return cast(str, jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d"))  # jdatetime is untyped
     return value.isoformat()
 
 
@@ -214,7 +215,7 @@ def parse_date(text: str | None) -> date | None:
         raise ValueError(f"{text!r} is not a date such as 2026-11-22 or 1405/09/01")
     year, month, day = (int(g) for g in match.groups())
     if year < 1700:
-        return jdatetime.date(year, month, day).togregorian()
+        return cast(date, jdatetime.date(year, month, day).togregorian())  # jdatetime is untyped
     return date(year, month, day)
 
 

@@ -109,6 +109,8 @@ class Callback(Base):
     end_reason: Mapped[str | None] = mapped_column(Text)
     # When the conversation that kept the callback started (completed callbacks only).
     conversation_at: Mapped[datetime | None]
+    # The API key that asked (API requests only): a key with the `own` scope sees only its own callbacks.
+    api_key_id: Mapped[int | None] = mapped_column(Integer, index=True)
     # Bumped on every change: compare-and-swap updates check it.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -259,6 +261,9 @@ class ApiKey(Base):
     # A partner who proved the customer owns the number before calling us: its requests skip the SMS code of
     # queues with `verify: sms`.
     verifies_numbers: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    # own: sees and cancels only the callbacks requested with it; all: every channel's (keys made before scopes
+    # existed were migrated to `all`, which is what they could do then).
+    scope: Mapped[str] = mapped_column(String(8), server_default="all")
 
 
 class Supervisor(Base):
@@ -273,8 +278,30 @@ class Supervisor(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
+    # In every console session; bumped by log-out, a password change and `ivr supervisor logout-all`, which ends
+    # every session carrying an older number (a copied cookie included).
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime]
     last_login_at: Mapped[datetime | None]
+
+
+class LoginThrottle(Base):
+    """Failed console log-ins for one typed e-mail from one client address, and when the next try is allowed.
+
+    Keyed by what was typed (known account or not, so both answer alike) and by address, so that a stranger's
+    guessing slows down the stranger, never the supervisor at their own desk.
+    """
+
+    __tablename__ = "login_throttles"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    retry_at: Mapped[datetime | None]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+
+    __table_args__ = (UniqueConstraint("email", "address"),)
 
 
 _WAITING_SQL = text("enqueued_at IS NOT NULL AND answered_at IS NULL AND ended_at IS NULL")

@@ -49,9 +49,13 @@ def missed_filters(
     until: datetime | None = None,
     queue: str | None = None,
     reason: str | None = None,
+    api_key_id: int | None = None,
 ) -> list[ColumnElement[bool]]:
-    """WHERE clauses for missed callbacks whose deadline fell in [since, until), in `queue`, reason containing text."""
+    """WHERE clauses for missed callbacks whose deadline fell in [since, until), in `queue`, reason containing text
+    (requested with `api_key_id` when given)."""
     clauses: list[ColumnElement[bool]] = [Callback.status == MISSED]
+    if api_key_id is not None:
+        clauses.append(Callback.api_key_id == api_key_id)
     if since:
         clauses.append(Callback.deadline_at >= ensure_utc(since))
     if until:
@@ -73,6 +77,7 @@ def missed_rows(
     batch: int = 1000,
     mask_phone: bool = True,
     limit: int | None = None,
+    api_key_id: int | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Missed callbacks whose deadline fell in [since, until), oldest deadline first, fetched in batches.
 
@@ -80,7 +85,7 @@ def missed_rows(
     takes the write lock (BEGIN IMMEDIATE), so one transaction held open for a long export would stall the
     worker; on PostgreSQL it avoids a long snapshot holding back vacuum. Memory stays at one batch.
     """
-    clauses = missed_filters(since=since, until=until, queue=queue, reason=reason)
+    clauses = missed_filters(since=since, until=until, queue=queue, reason=reason, api_key_id=api_key_id)
     after: tuple[datetime, int] | None = None
     produced = 0
     while True:

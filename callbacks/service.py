@@ -204,6 +204,7 @@ class CallbackService:
         window_end: datetime | None = None,
         arrived_at: datetime | None = None,
         taken_at: datetime | None = None,
+        api_key_id: int | None = None,
     ) -> RequestResult:
         """Validate and store a callback request, or return the open one for the same number and queue.
 
@@ -279,6 +280,7 @@ class CallbackService:
             next_attempt_at=next_attempt_at,
             attempts_made=0,
             version=1,
+            api_key_id=api_key_id,
         )
         try:
             with self.db.session() as session:
@@ -405,9 +407,13 @@ class CallbackService:
         queue: str | None = None,
         limit: int = 100,
         after_id: int | None = None,
+        api_key_id: int | None = None,
     ) -> list[Callback]:
-        """Callbacks requested in [since, until), oldest first, keyset-paginated by internal id."""
+        """Callbacks requested in [since, until), oldest first, keyset-paginated by internal id; only those
+        requested with `api_key_id` when given."""
         query = select(Callback).order_by(Callback.id).limit(limit)
+        if api_key_id is not None:
+            query = query.where(Callback.api_key_id == api_key_id)
         if status:
             query = query.where(Callback.status.in_(status))
         if since:

@@ -101,17 +101,19 @@ def api_key() -> None:
 @click.option("--verifies-numbers", is_flag=True,
               help="For a partner who proves the customer owns the number: its requests skip the SMS code of "
                    "queues with 'verify: sms'.")
-def api_key_create(name: str, verifies_numbers: bool) -> None:
+@click.option("--scope", type=click.Choice(["own", "all"]), default="own", show_default=True,
+              help="own: the key sees and cancels only the callbacks requested with it; all: every callback")
+def api_key_create(name: str, verifies_numbers: bool, scope: str) -> None:
     """Create a key and print it once."""
     from callbacks.apikeys import create_api_key
 
     rt = runtime()
     try:
-        key = create_api_key(rt.db, name, rt.clock.now(), verifies_numbers=verifies_numbers)
+        key = create_api_key(rt.db, name, rt.clock.now(), scope=scope, verifies_numbers=verifies_numbers)
     except CallbackError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(key)
-    click.echo(f"API key {name!r} created; it is shown only now, store it safely.", err=True)
+    click.echo(f"API key {name!r} created (scope {scope}); it is shown only now, store it safely.", err=True)
 
 
 @api_key.command("revoke")

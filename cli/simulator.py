@@ -99,8 +99,11 @@ def demo(host: str, port: int, threads: int, real_hours: bool, no_worker: bool) 
     public = os.environ.get("PUBLIC_BASE_URL") or f"http://{host}:{port}"
     os.environ.update({"PUBLIC_BASE_URL": public, "TELEPHONY": "simulator"})
     settings = load_settings()
-    if settings.twilio_account_sid and settings.twilio_auth_token and settings.telephony != "simulator":
+    if settings.twilio_account_sid or settings.twilio_auth_token:
         raise click.ClickException("`ivr demo` runs on the simulator; unset the TWILIO_* variables first")
+    if not settings.simulator_allowed:
+        raise click.ClickException(f"PUBLIC_BASE_URL {public} is not local: anyone could use the simulator there; "
+                                   "set SIMULATOR_PUBLIC_DEMO=1 to do that on purpose")
     probe = create_app()  # the app decides its instance folder and database; the worker must use the same
     instance = Path(runtime(probe).settings.instance_path).resolve()
     database_url = runtime(probe).settings.resolved_database_url()
@@ -109,11 +112,8 @@ def demo(host: str, port: int, threads: int, real_hours: bool, no_worker: bool) 
     upgrade(database_url)
     from telephony.simulator import simulator_account
 
-    account_sid, token = simulator_account(runtime(probe).settings)
-    os.environ.update({
-        "INSTANCE_PATH": str(instance), "DATABASE_URL": database_url, "TWILIO_ACCOUNT_SID": account_sid,
-        "TWILIO_AUTH_TOKEN": token, "TWILIO_API_BASE_URL": public + "/simulator",
-    })
+    simulator_account(runtime(probe).settings)  # created now, read by the worker from the same instance folder
+    os.environ.update({"INSTANCE_PATH": str(instance), "DATABASE_URL": database_url})
     runtime(probe).db.dispose()
     app = create_app()
     agents = _ensure_agents(app)

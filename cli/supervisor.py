@@ -7,7 +7,15 @@ import sys
 import click
 from flask.cli import with_appcontext
 
-from callbacks.accounts import ROLES, add_supervisor, generate_password, list_supervisors, set_password, set_role
+from callbacks.accounts import (
+    ROLES,
+    add_supervisor,
+    end_sessions,
+    generate_password,
+    list_supervisors,
+    set_password,
+    set_role,
+)
 from callbacks.errors import CallbackError
 from ivr.runtime import runtime
 
@@ -76,6 +84,18 @@ def supervisor_set_password(email: str, password_stdin: bool, generate: bool) ->
     click.echo(f"password of {changed.email} changed", err=generated)
     if generated:
         click.echo(password)
+
+
+@supervisor_cli.command("logout-all")
+@click.argument("email")
+@with_appcontext
+def supervisor_logout_all(email: str) -> None:
+    """End every console session of a supervisor (a stolen or copied cookie too)."""
+    try:
+        ended = end_sessions(runtime().db, email)
+    except CallbackError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"every session of {ended.email} ended")
 
 
 @supervisor_cli.command("role")

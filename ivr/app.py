@@ -50,11 +50,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ivr.phone import outbound as status
     from ivr.phone import webhooks as voice
     from ivr.supervisor import views as supervisor
-    from ivr.web import errors, ratelimit, requestlog
+    from ivr.web import edge, errors, ratelimit, requestlog
     from telephony.simulator import web as simulator_web
 
     requestlog.init_app(app)  # first: every other hook's log lines carry the request id
     errors.init_app(app)
+    edge.init_app(app, trusted_proxies=settings.trusted_proxies, https=settings.public_base_url.startswith("https://"))
     ratelimit.init_app(app)
     health.init_app(app)
     api.init_app(app)

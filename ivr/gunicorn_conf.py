@@ -16,12 +16,11 @@
 from __future__ import annotations
 
 import glob
-import ipaddress
 import os
 import tempfile
 from typing import Any
 
-from config.settings import load_settings
+from config.settings import load_settings, parse_trusted_proxies
 
 _settings = load_settings()
 
@@ -33,17 +32,15 @@ os.makedirs(METRICS_DIR, exist_ok=True)
 
 
 def trusted_proxies(value: str) -> str:
-    """TRUSTED_PROXIES as gunicorn's forwarded_allow_ips; a value that is not an address or network stops the
-    server with a message naming the variable."""
-    entries = [e for e in value.replace(",", " ").split() if e]
-    for entry in entries:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise SystemExit(
-                f"TRUSTED_PROXIES: {entry!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)"
-            ) from None
-    return ",".join(entries)
+    """TRUSTED_PROXIES as gunicorn's forwarded_allow_ips; a value that is neither a count nor addresses/networks
+    stops the server with a message naming the variable. A count means our peer is always the (last) proxy."""
+    try:
+        parsed = parse_trusted_proxies(value)
+    except ValueError as exc:
+        raise SystemExit(f"TRUSTED_PROXIES: {exc}") from None
+    if isinstance(parsed, int):
+        return "*" if parsed else ""
+    return ",".join(str(n) if n.num_addresses > 1 else str(n.network_address) for n in parsed)
 
 
 def workers_for(cores: int, configured: int) -> int:

@@ -1,20 +1,52 @@
-"""Liveness, readiness and metrics."""
+"""Liveness, readiness and metrics.
+
+/metrics, and /readyz's details (schema revision, spool backlog), are for the operator's monitoring only:
+a bearer token (METRICS_TOKEN) or a client address in METRICS_ALLOW (loopback by default). A request that came
+through a proxy we do not trust (X-Forwarded-For present, TRUSTED_PROXIES unset) is never "local": otherwise nginx
+on this machine would make every visitor look like 127.0.0.1.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Flask, Response, jsonify
+from flask import Blueprint, Flask, Response, jsonify, request
 from sqlalchemy import text
 
 from callbacks.db import head_revision
+from config.settings import parse_networks
 from ivr.runtime import runtime
+from ivr.web.edge import UNTRUSTED_FORWARDING
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
 
 bp = Blueprint("health", __name__)
+
+
+def monitoring_allowed() -> bool:
+    """The request may read metrics: the right bearer token, or an allowed address reached directly."""
+    settings = runtime().settings
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if settings.metrics_token and scheme.lower() == "bearer":
+        return secrets.compare_digest(token.strip().encode(), settings.metrics_token.encode())
+    if request.environ.get(UNTRUSTED_FORWARDING):
+        return False
+    try:
+        client = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return any(client in network for network in parse_networks(settings.metrics_allow))
+
+
+def _refused() -> Response:
+    response = jsonify({"error": {"code": "forbidden", "message": "Metrics are for the operator's monitoring: "
+                                                                    "send METRICS_TOKEN as a bearer token."}})
+    response.status_code = 403
+    return response
 
 
 @bp.get("/healthz")
@@ -26,6 +58,13 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     """Ready when the database answers and its schema is at our newest migration."""
+    body, status = _readiness()
+    if not monitoring_allowed():  # a load balancer needs only the status; the details are the operator's
+        body = {"status": body["status"]}
+    return jsonify(body), status
+
+
+def _readiness() -> tuple[dict[str, object], int]:
     db = runtime().db
     spool = runtime().spool
     backlog = {"callback_spool_pending": spool.count()} if spool is not None else {}
@@ -34,13 +73,11 @@ def readyz() -> tuple[Response, int]:
             conn.execute(text("SELECT 1"))
         current = db.schema_revision()
     except Exception as exc:  # any failure to reach the database means "not ready"
-        return jsonify({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}", **backlog}), 503
+        return {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}", **backlog}, 503
     expected = head_revision()
     if current != expected:
-        return jsonify(
-            {"status": "unavailable", "database": "schema not current", "schema": current, "expected": expected}
-        ), 503
-    return jsonify({"status": "ok", "database": "ok", "schema": current, **backlog}), 200
+        return {"status": "unavailable", "database": "schema not current", "schema": current, "expected": expected}, 503
+    return {"status": "ok", "database": "ok", "schema": current, **backlog}, 200
 
 
 class _StoreCollector:
@@ -117,6 +154,8 @@ class _SpoolCollector:
 def metrics() -> Response:
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+    if not monitoring_allowed():
+        return _refused()
     registry = runtime().metrics_registry
     return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST.split(";")[0])
 

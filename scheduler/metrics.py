@@ -63,7 +63,7 @@ def _outcome(exc: ProviderError) -> str:
 def _whose(request: CallRequest) -> tuple[str, int | None]:
     query = parse_qs(urlsplit(request.url).query)
     for key, kind in (("attempt", "attempt"), ("agent_call", "agent_call")):
-        if query.get(key, [""])[0].isdigit():
+        if query.get(key, [""])[0].isdecimal():
             return kind, int(query[key][0])
     return "other", None
 

@@ -153,7 +153,7 @@ def app_config(tmp_path: Path) -> dict[str, Any]:
         "secret_key": "test-secret",
         "public_base_url": "https://support.example.com",
         "twilio_auth_token": "test-auth-token",
-        "twilio_account_sid": "",
+        "twilio_account_sid": "AC" + "0" * 32,
         "ratelimit_storage_url": "memory://",
     }
 
@@ -175,7 +175,7 @@ def api_key(app: Any) -> str:
     from callbacks.apikeys import create_api_key
 
     rt = app.extensions["ivr"]
-    return create_api_key(rt.db, "tests", rt.clock.now())
+    return create_api_key(rt.db, "tests", rt.clock.now(), scope="all")
 
 
 @pytest.fixture

@@ -19,16 +19,17 @@ def _error_response(description: str) -> dict[str, Any]:
     }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
+def _errors(*codes: int, conflict: str = "The callback's state does not allow this") -> dict[str, Any]:
     text = {
-        400: "Malformed JSON or query",
+        400: "Malformed JSON (or nested deeper than 20 levels) or query",
         401: "Missing or invalid API key",
-        404: "No such callback",
-        409: "The callback's state does not allow this",
+        404: "No such callback, or one this key's scope does not see (the same answer: its existence is not told)",
+        409: conflict,
         413: "Body too large",
         415: "Body is not JSON",
-        422: "A field is invalid; `field` names it",
-        429: "Rate limited; see Retry-After",
+        422: "A field is invalid (also: a NUL or lone surrogate in any text, a time outside 2000-2199, a number "
+             "out of range); `field` names it",
+        429: "Rate limited (per key; requests without a valid key, per client address); see Retry-After",
         503: "Database unavailable; nothing was saved; see Retry-After",
     }
     return {str(c): _error_response(text[c]) for c in codes}
@@ -71,14 +72,20 @@ def spec(server_url: str) -> dict[str, Any]:
     }
     key_auth: list[dict[str, list[str]]] = [{"bearer": []}]
     ok_callback = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Callback"}}}}
-    time_param = {"schema": {"type": "string", "format": "date-time"}, "in": "query", "required": False}
+    time_param = {"schema": {"type": "string", "format": "date-time"}, "in": "query", "required": False,
+                  "description": "ISO 8601 with an offset, between 2000 and 2199"}
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Callback API",
             "version": "1.0.0",
             "description": "Request, follow and cancel customer callbacks. Every request needs "
-            "`Authorization: Bearer <key>` (create one with `ivr api-key create NAME`).",
+            "`Authorization: Bearer <key>` (create one with `ivr api-key create NAME --scope own|all`). A key with "
+            "the `own` scope (the default) sees, lists, reports on and cancels only the callbacks requested with "
+            "it; another's callback answers 404 as if it did not exist. A key with the `all` scope sees every "
+            "channel's callbacks (keys made before scopes existed have `all`). Requests without a valid key are "
+            "rate limited per client address. Text fields never accept NUL or lone UTF-16 surrogates; times must "
+            "carry an offset and fall between 2000 and 2199.",
         },
         "servers": [{"url": server_url + "/api/v1"}],
         "security": key_auth,
@@ -93,18 +100,20 @@ def spec(server_url: str) -> dict[str, Any]:
                     },
                     "responses": {
                         "201": {"description": "Stored; the deadline is the promise", **ok_callback},
-                        "200": {"description": "The number already has an open request in that queue", **ok_callback},
-                        **_errors(400, 401, 413, 415, 422, 429, 503),
+                        "200": {"description": "The number already has an open request in that queue (made with "
+                                "this key, or any request for an `all` key)", **ok_callback},
+                        **_errors(400, 401, 409, 413, 415, 422, 429, 503,
+                                  conflict="`do_not_call`: the number asked never to be called by us; nothing was "
+                                  "stored. `own` key: the number has an open request in that queue made elsewhere "
+                                  "(nothing of it is shown); `field` is phone"),
                         "403": _error_response(
                             "`number_not_verified`: the queue needs proof that the customer owns the number "
                             "(`verify: sms`); only keys created with `--verifies-numbers` may request for it"),
-                        "409": _error_response(
-                            "`do_not_call`: the number asked never to be called by us; nothing was stored"),
                     },
                 },
                 "get": {
                     "operationId": "listCallbacks",
-                    "summary": "Callbacks requested in [since, until)",
+                    "summary": "Callbacks requested in [since, until) (an `own` key: only its own)",
                     "parameters": [
                         {
                             "name": "status",
@@ -122,7 +131,9 @@ def spec(server_url: str) -> dict[str, Any]:
                             "required": False,
                             "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
                         },
-                        {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"}},
+                        {"name": "cursor", "in": "query", "required": False,
+                         "description": "next_cursor of the previous page: a whole number from 0 to 2147483647",
+                         "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
                     ],
                     "responses": {
                         "200": {
@@ -153,7 +164,8 @@ def spec(server_url: str) -> dict[str, Any]:
                 "get": {
                     "operationId": "getCallback",
                     "summary": "One callback with its history and attempts",
-                    "responses": {"200": {"description": "The callback", **ok_callback}, **_errors(401, 404, 429, 503)},
+                    "responses": {"200": {"description": "The callback", **ok_callback},
+                                  **_errors(401, 404, 422, 429, 503)},
                 },
             },
             "/callbacks/{id}/cancel": {
@@ -182,7 +194,8 @@ def spec(server_url: str) -> dict[str, Any]:
             "/reports/missed": {
                 "get": {
                     "operationId": "missedReport",
-                    "summary": "Missed callbacks with reasons, by deadline in [since, until)",
+                    "summary": "Missed callbacks with reasons, by deadline in [since, until) (an `own` key: only its "
+                    "own); every parameter is checked before the first byte is sent",
                     "parameters": [
                         {"name": "since", **time_param},
                         {"name": "until", **time_param},

@@ -6,25 +6,34 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from functools import wraps
+from itertools import chain
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request, stream_with_context, url_for
 from sqlalchemy import select
 
-from callbacks.apikeys import find_api_key
-from callbacks.errors import InvalidRequest
+from callbacks.apikeys import SCOPE_ALL, find_api_key
+from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.guard import VerificationRequired, needs_code
-from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, Attempt
+from callbacks.models import FINAL_STATUSES, OPEN_STATUSES, Attempt, Callback
 from callbacks.serialize import attempt_json, callback_json, event_json
 from ivr.runtime import runtime
+from ivr.web.edge import time_in_range, whole_number
 from ivr.web.http import api_error
-from ivr.web.ratelimit import api_key_or_client, check_phone, limiter, per_api_key_limit, per_client_limit
+from ivr.web.ratelimit import (
+    api_key_or_client,
+    check_anonymous,
+    check_phone,
+    limiter,
+    per_api_key_limit,
+    per_client_limit,
+)
 
 bp = Blueprint("api_v1", __name__, url_prefix="/api/v1")
 REQUEST_FIELDS = {"phone", "name", "language", "queue", "note", "window_start", "window_end"}
 MAX_PAGE = 500
-
-
+# Internal ids fit PostgreSQL's 32-bit integer; a larger cursor is a client's mistake, not a database error.
+MAX_CURSOR = 2**31 - 1
 
 
 def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -35,17 +44,34 @@ def require_key(view: Callable[..., Any]) -> Callable[..., Any]:
         header = request.headers.get("Authorization", "")
         scheme, _, key = header.partition(" ")
         if scheme.lower() != "bearer" or not key.strip():
+            check_anonymous()  # guessing keys or probing costs the client, never a partner with a key
             return _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
         rt = runtime()
         with rt.db.session() as session:
             api_key = find_api_key(session, key.strip())
             if api_key is None:
+                check_anonymous()
                 return _unauthorized("The API key is not valid or has been revoked.")
             g.api_key_name = api_key.name
             g.api_key_verifies_numbers = bool(api_key.verifies_numbers)
+            g.api_key_id = api_key.id
+            g.api_key_sees_all = api_key.scope == SCOPE_ALL
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _own_only() -> int | None:
+    """The key's id when it may see only its own callbacks (scope `own`), else None (scope `all`)."""
+    return None if g.api_key_sees_all else int(g.api_key_id)
+
+
+def _visible(callback: Callback) -> Callback:
+    """The callback, or the same 404 as an unknown id when this key may not see it (its existence is not told)."""
+    own = _own_only()
+    if own is not None and callback.api_key_id != own:
+        raise NotFound("callback_not_found", "No callback with that id.", "id")
+    return callback
 
 
 def _unauthorized(message: str) -> Response:
@@ -85,7 +111,7 @@ def _parse_time(data: dict[str, Any], field: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         raise InvalidRequest("naive_time", "The time needs a timezone offset (e.g. +03:30 or Z).", field)
-    return parsed
+    return time_in_range(parsed, field)
 
 
 def _optional_text(data: dict[str, Any], field: str) -> str | None:
@@ -123,7 +149,13 @@ def create_callback() -> tuple[Response, int]:
         note=_optional_text(data, "note"),
         window_start=_parse_time(data, "window_start"),
         window_end=_parse_time(data, "window_end"),
+        api_key_id=g.api_key_id,
     )
+    own = _own_only()
+    if not result.created and own is not None and result.callback.api_key_id != own:
+        # Another channel's open request for this number: say so, but show nothing of it.
+        raise Conflict("callback_exists", "This number already has an open callback request in that queue, made "
+                                          "elsewhere.", "phone")
     body = callback_json(result.callback)
     if result.created:
         body["status_url"] = rt.settings.public_base_url + url_for("callback_form.status", token=result.status_token)
@@ -139,7 +171,7 @@ def create_callback() -> tuple[Response, int]:
 def get_callback(callback_id: str) -> Response:
     """One callback with its history and attempts."""
     rt = runtime()
-    callback = rt.service.get(callback_id)
+    callback = _visible(rt.service.get(callback_id))
     body = callback_json(callback)
     body["history"] = [event_json(e) for e in rt.service.history(callback)]
     with rt.db.session() as session:
@@ -161,6 +193,7 @@ def cancel_callback(callback_id: str) -> Response:
         reason = _optional_text(data, "reason") or reason
         if len(reason) > 500:
             raise InvalidRequest("reason_too_long", "The reason is longer than 500 characters.", "reason")
+    _visible(runtime().service.get(callback_id))
     callback = runtime().service.cancel(callback_id, actor=f"api:{g.api_key_name}", reason=reason)
     return jsonify(callback_json(callback))
 
@@ -184,16 +217,12 @@ def list_callbacks() -> Response:
         raise InvalidRequest(
             "unknown_status", f"Unknown status {bad[0]!r}; expected {list(OPEN_STATUSES + FINAL_STATUSES)}.", "status"
         )
-    try:
-        limit = int(request.args.get("limit", 100))
-        cursor = int(request.args["cursor"]) if "cursor" in request.args else None
-    except ValueError:
-        raise InvalidRequest("not_a_number", "'limit' and 'cursor' must be whole numbers.", "limit") from None
-    if not 1 <= limit <= MAX_PAGE:
-        raise InvalidRequest("limit_out_of_range", f"'limit' must be between 1 and {MAX_PAGE}.", "limit")
+    limit = whole_number(request.args.get("limit", "100"), "limit", 1, MAX_PAGE)
+    cursor = whole_number(request.args["cursor"], "cursor", 0, MAX_CURSOR) if "cursor" in request.args else None
     since, until = _query_time("since"), _query_time("until")
     rows = runtime().service.list(
-        status=statuses or None, since=since, until=until, queue=request.args.get("queue"), limit=limit, after_id=cursor
+        status=statuses or None, since=since, until=until, queue=request.args.get("queue"), limit=limit,
+        after_id=cursor, api_key_id=_own_only(),
     )
     next_cursor = str(rows[-1].id) if len(rows) == limit else None
     return jsonify({"callbacks": [callback_json(c) for c in rows], "next_cursor": next_cursor})
@@ -210,19 +239,22 @@ def missed_report() -> Response:
     unknown = sorted(set(request.args) - known)
     if unknown:
         raise InvalidRequest("unknown_parameter", f"Unknown query parameter {unknown[0]!r}.", unknown[0])
-    # Parse everything before the first byte goes out: a bad parameter must still be a 422, not a broken stream.
+    # Parse everything, and read the first batch, before the first byte goes out: a bad parameter or an unreachable
+    # database must still be a 422 or a 503, not a 200 whose stream breaks off.
     rows = missed_rows(
         runtime().db,
         since=_query_time("since"),
         until=_query_time("until"),
         queue=request.args.get("queue"),
         reason=request.args.get("reason"),
+        api_key_id=_own_only(),
     )
+    first = next(rows, None)
 
     def body() -> Iterator[str]:
         yield '{"missed": ['
         count = 0
-        for row in rows:
+        for row in chain([first] if first is not None else [], rows):
             yield ("," if count else "") + json.dumps(row, ensure_ascii=False)
             count += 1
         yield f'], "count": {count}}}'
@@ -232,6 +264,7 @@ def missed_report() -> Response:
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
+    check_anonymous()
     from ivr.api.openapi import spec
 
     return jsonify(spec(runtime().settings.public_base_url))

@@ -35,7 +35,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callbacks.db import DatabaseUnavailable
 from callbacks.digits import to_ascii
-from callbacks.errors import Conflict, InvalidRequest, NotFound
+from callbacks.errors import CallbackError, Conflict, InvalidRequest, NotFound
 from callbacks.guard import (
     OptedOut,
     TooManyCodes,
@@ -443,7 +443,9 @@ def _send_code(sub: Submission, payload: dict[str, Any], lang: str) -> Response:
         current_app.logger.warning("verification code to %s not sent: %s", mask(phone), exc)
         with rt.db.session() as session:
             forget_verification(session, public_id)
-        return _render_form(sub, lang, banner=i18n.translate("We could not send the code right now. Please try again in a minute.", lang), status=503)
+        return _render_form(sub, lang, status=503,
+                            banner=i18n.translate("We could not send the code right now. Please try again in a "
+                                                  "minute.", lang))
     return _render_verify(public_id, phone, lang)
 
 
@@ -476,7 +478,8 @@ def verify() -> Response:
         return _render_verify(public_id, phone, lang, status=422,
                               error=i18n.error_message("code_wrong", lang, "", tries=check.tries_left))
     if not check.ok or check.request is None:
-        return _render_verify(public_id, phone, lang, error=i18n.error_message(f"code_{check.result}", lang, check.result),
+        error = i18n.error_message(f"code_{check.result}", lang, check.result)
+        return _render_verify(public_id, phone, lang, error=error,
                               status=410 if check.result in ("expired", "used") else 422, dead=True)
     values = {name: "" for name in FIELDS}
     values.update(phone=check.request["phone"], queue=check.request["queue"])
@@ -544,8 +547,13 @@ def _csrf_refused(exc: CSRFError) -> Response:
     lang = i18n.current_language()
     token = (request.view_args or {}).get("token")
     if request.endpoint == "callback_form.cancel" and token:
-        return _render_status(token, lang, messages=[i18n.translate("This page had expired, so nothing was changed. "
-                                                                    "Please try again.", lang)], status=400)
+        try:
+            expired = i18n.translate("This page had expired, so nothing was changed. Please try again.", lang)
+            return _render_status(token, lang, messages=[expired], status=400)
+        except CallbackError:  # an unknown link: raised inside this handler it would become a 500
+            from ivr.web.errors import error_page
+
+            return error_page(404)
     sub = Submission(values={name: (request.form.get(name) or "") for name in FIELDS})
     return _render_form(sub, lang, banner=i18n.translate("This form had expired, so nothing was sent. Please check "
                                                          "it and send it again.", lang), status=400)

@@ -244,7 +244,7 @@ def decide(
                 return Decision(node_id, recorded_input="re-enter")
             return confused()
         digits = heard.keys if heard.kind == "keys" else heard.spoken_digits()
-        if digits.isdigit() and node.min_length <= len(digits) <= node.max_length and _passes(node, digits):
+        if digits.isdecimal() and node.min_length <= len(digits) <= node.max_length and _passes(node, digits):
             recorded = fingerprint(digits) if node.sensitive else digits
             if node.confirm:
                 return Decision(node_id, stage="confirm", collected=digits, recorded_input=recorded)

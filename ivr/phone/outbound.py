@@ -118,8 +118,15 @@ def _twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
+def row_id(text: str) -> int:
+    """A row id from our own callback URL: a positive 32-bit integer (ValueError otherwise, also for "²")."""
+    if not text.isascii() or not text.isdecimal() or len(text) > 10 or not 0 < int(text) < 2**31:
+        raise ValueError(text)
+    return int(text)
+
+
 def _attempt_id() -> int | None:
-    return request.args.get("attempt", type=int)
+    return request.args.get("attempt", type=row_id)
 
 
 def _caller_id() -> str:
@@ -145,7 +152,8 @@ def _number(form: Any, name: str, limit: int = 10**9) -> int | None:
         return None
     # isdecimal, not isdigit: "²" is a digit to Python but not a number to int().
     if not value.isdecimal() or len(value) > 10 or int(value) > limit:
-        raise BadStatus(f"{name} must be a whole number, got {value[:20]!r}")
+        # The value is not repeated: a long run of digits in the log could be a phone number.
+        raise BadStatus(f"{name} must be a whole number of at most 10 digits")
     return int(value)
 
 
@@ -175,8 +183,11 @@ def status() -> tuple[str, int]:
     rt = runtime()
     attempt_id, leg = _attempt_id(), request.args.get("leg", "")
     now = rt.clock.now()
-    agent_call_id = request.args.get("agent_call", type=int)
+    agent_call_id = request.args.get("agent_call", type=row_id)
     try:
+        for name, parsed in (("attempt", attempt_id), ("agent_call", agent_call_id)):
+            if name in request.args and parsed is None:
+                raise BadStatus(f"{name} must be the row id we sent")
         report = leg_status(request.form)
         if attempt_id is not None and leg not in LEGS:
             raise BadStatus(f"leg must be one of {list(LEGS)}")
@@ -403,7 +414,7 @@ def _machine(rt: Any, language: str, when: Any) -> Response:
 
 # -- an agent rung for a caller waiting in an inbound queue ------------------------------------------------------------
 def _agent_call_id() -> int | None:
-    return request.args.get("agent_call", type=int)
+    return request.args.get("agent_call", type=row_id)
 
 
 def _waited(language: str, waited: Any) -> str:

@@ -91,7 +91,7 @@ def _param(name: str, source: Any = None) -> str:
 
 def _int(name: str, upper: int = 10) -> int:
     raw = _param(name)
-    return min(int(raw), upper) if raw.isdigit() and len(raw) < 4 else 0
+    return min(int(raw), upper) if raw.isdecimal() and len(raw) < 4 else 0
 
 
 def _language() -> str:
@@ -396,7 +396,7 @@ def number_view() -> Response:
         result = navigator.number_entered(_menu(), node_id, language, heard, None, _int("r"), situation)
         return _book_or_say(result, node_id, language, heard)
     e164 = None
-    if heard.kind == "keys" and heard.keys.isdigit():
+    if heard.kind == "keys" and heard.keys.isdecimal():
         try:
             e164 = normalise(heard.keys, _centre().phone_numbers)
         except PhoneNumberRejected:
@@ -521,7 +521,7 @@ def _spool_callback(phone: str, node_id: str, language: str) -> Response:
 def wait_view() -> Response:
     """Twilio's waitUrl: position and expected wait, hold music, `1` to leave for a callback."""
     node_id, language = _offer_node()
-    position = _int("QueuePosition", 10_000) if _param("QueuePosition", request.form).isdigit() else None
+    position = _int("QueuePosition", 10_000) if _param("QueuePosition", request.form).isdecimal() else None
     queue = _queue_for(node_id)
     expected: int | None = None
     if position:
@@ -566,7 +566,8 @@ def queue_done_view() -> Response:
     node_id, language = _offer_node()
     result = _param("QueueResult", request.form) or "error"
     waited = _param("QueueTime", request.form)
-    answered = timedelta(seconds=int(waited)) if result == "bridged" and waited.isdigit() and len(waited) < 7 else None
+    bridged = result == "bridged" and waited.isdecimal() and len(waited) < 7
+    answered = timedelta(seconds=int(waited)) if bridged else None
     try:
         situation = _situation(_queue_for(node_id), agents=False)
     except TooSlow:
@@ -611,7 +612,12 @@ def _recover(exc: Exception) -> ResponseReturnValue:
     """Never a 500 to Twilio: anything unexpected becomes a valid apology with a way on."""
     if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
         return exc.get_response()
-    log.exception("voice webhook failed on %s", request.path)
+    if isinstance(exc, CallbackError) and exc.status < 500:
+        # Refused at the edge (a NUL in a field, which Twilio never sends): nothing reached the database; the caller,
+        # if there is one, still hears the apology and a way on, like any other garbage from the network.
+        log.warning("voice webhook on %s refused: %s", request.path, exc.message)
+    else:
+        log.exception("voice webhook failed on %s", request.path)
     try:
         menu = _menu()
         language = _language()

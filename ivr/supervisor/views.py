@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any
@@ -37,7 +37,7 @@ from wtforms.validators import ValidationError
 
 from callbacks import board as board_data
 from callbacks import capacity, guard, i18n, reports, sla
-from callbacks.accounts import ADMIN, authenticate, get_supervisor, password_fingerprint
+from callbacks.accounts import ADMIN, authenticate, end_sessions_of, get_supervisor, password_fingerprint
 from callbacks.clock import ensure_utc
 from callbacks.models import Supervisor
 from callbacks.phones import PhoneNumberRejected, mask, normalise
@@ -45,7 +45,7 @@ from callbacks.serialize import iso
 from ivr.runtime import runtime
 from ivr.supervisor.charts import Bar, Column, Segment, horizontal_bars, stacked_columns
 from ivr.web.i18n import pick_language, use_language
-from ivr.web.ratelimit import limiter
+from ivr.web.ratelimit import client_key, limiter
 
 bp = Blueprint(
     "supervisor",
@@ -61,6 +61,7 @@ SESSION_KEY = "supervisor"
 SESSION_MAX_AGE = timedelta(hours=12)
 PUBLIC_ENDPOINTS = {"supervisor.login", "supervisor.static"}
 REPORT_PAGE_ROWS = 200
+REPORT_EARLIEST, REPORT_LATEST = date(2000, 1, 1), date(2199, 12, 31)
 DEFAULT_REPORT_DAYS = 7
 DEFAULT_SLA_DAYS = 14
 POLL_SECONDS = 5
@@ -115,8 +116,11 @@ def _current_supervisor() -> Supervisor | None:
     if runtime().clock.now() - logged_in_at > SESSION_MAX_AGE:
         return None
     supervisor = get_supervisor(runtime().db, supervisor_id)
-    # A changed password ends every session made with the old one.
+    # A changed password ends every session made with the old one; log-out and `ivr supervisor logout-all` bump
+    # the version, which ends every session (cookies are signed, not stored: this is how one is revoked).
     if supervisor is None or data.get("pw") != password_fingerprint(supervisor.password_hash):
+        return None
+    if data.get("v") != supervisor.session_version:
         return None
     return supervisor
 
@@ -236,11 +240,12 @@ def login() -> ResponseReturnValue:
     rt = runtime()
     email = request.form.get("email", "")[:254]
     now = rt.clock.now()
-    result = authenticate(rt.db, email, request.form.get("password", "")[:1024], now)
+    result = authenticate(rt.db, email, request.form.get("password", "")[:1024], now, address=client_key())
     if result.supervisor is None:
-        if result.locked_until is not None:
-            error = i18n.translate("Too many failed attempts. Try again after {time}.", g.lang,
-                                   time=i18n.local_datetime(result.locked_until, g.lang, rt.centre.zone))
+        if result.retry_at is not None:
+            error = i18n.translate("The e-mail or password is wrong, too many times from here. Try again after "
+                                   "{time}.", g.lang,
+                                   time=i18n.local_datetime(result.retry_at, g.lang, rt.centre.zone))
         else:
             error = i18n.translate("The e-mail or password is wrong.", g.lang)
         return render_template("supervisor/login.html", next_url=next_url, error=error, email=email), 401
@@ -250,6 +255,7 @@ def login() -> ResponseReturnValue:
         "id": result.supervisor.id,
         "at": now.isoformat(),
         "pw": password_fingerprint(result.supervisor.password_hash),
+        "v": result.supervisor.session_version,
     }
     session.permanent = True
     return redirect(next_url)
@@ -257,6 +263,10 @@ def login() -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    supervisor = g.get("supervisor")
+    if supervisor is not None:
+        # The cookie is only signed: clearing it here does nothing to a copy of it. Bumping the version does.
+        end_sessions_of(runtime().db, supervisor.id, supervisor.session_version)
     session.clear()
     return redirect(url_for("supervisor.login"))
 
@@ -553,6 +563,8 @@ class ReportFilter:
     queue: str | None
     reason: str | None
     errors: list[str]
+    # The query parameters at fault (the first is named in a JSON or CSV refusal).
+    fields: list[str] = field(default_factory=list)
 
     def bounds(self) -> tuple[datetime, datetime]:
         zone = runtime().centre.zone
@@ -573,13 +585,23 @@ def _report_filter(default_days: int) -> ReportFilter:
     rt = runtime()
     today = rt.clock.now().astimezone(rt.centre.zone).date()
     errors: list[str] = []
+    fields: list[str] = []
 
     def day(name: str, fallback: date) -> date:
         try:
-            return i18n.parse_date(request.args.get(name)) or fallback
+            found = i18n.parse_date(request.args.get(name)) or fallback
         except ValueError as exc:
-            errors.append(str(exc))
+            errors.append(f"{name}: {exc}")
+            fields.append(name)
             return fallback
+        if not REPORT_EARLIEST <= found <= REPORT_LATEST:
+            # A day's bounds in the centre's zone, converted to UTC, overflow at the ends of the calendar.
+            errors.append(i18n.translate("{name}: {day} is not between {first} and {last}.", g.get("lang", "en"),
+                                         name=name, day=found.isoformat(), first=REPORT_EARLIEST.year,
+                                         last=REPORT_LATEST.year))
+            fields.append(name)
+            return fallback
+        return found
 
     since_day = day("since", today - timedelta(days=default_days - 1))
     until_day = day("until", today)
@@ -587,10 +609,18 @@ def _report_filter(default_days: int) -> ReportFilter:
         since_day, until_day = until_day, since_day
     queue = request.args.get("queue") or None
     if queue is not None and queue not in rt.centre.queues:
-        errors.append(f"unknown queue {queue!r}")
+        errors.append(f"queue: unknown queue {queue!r}")
+        fields.append("queue")
         queue = None
     reason = (request.args.get("reason") or "").strip()[:200] or None
-    return ReportFilter(since_day, until_day, queue, reason, errors)
+    return ReportFilter(since_day, until_day, queue, reason, errors, fields)
+
+
+def _refuse_filter(flt: ReportFilter) -> Response:
+    """A CSV or JSON report asked with a filter we cannot read: 400 naming the parameter (never a guess)."""
+    response = jsonify({"error": {"code": "invalid_filter", "message": "; ".join(flt.errors), "field": flt.fields[0]}})
+    response.status_code = 400
+    return response
 
 
 def _filter_form(flt: ReportFilter) -> dict[str, Any]:
@@ -603,7 +633,7 @@ def _filter_form(flt: ReportFilter) -> dict[str, Any]:
 
 
 @bp.get("/reports/missed")
-def missed_report() -> str:
+def missed_report() -> tuple[str, int]:
     flt = _report_filter(DEFAULT_REPORT_DAYS)
     since, until = flt.bounds()
     db = runtime().db
@@ -628,7 +658,7 @@ def missed_report() -> str:
         reason_choices=[r for r, _ in all_reasons if r],
         csv_url=url_for("supervisor.missed_csv", **flt.query_args()),
         **_filter_form(flt),
-    )
+    ), (400 if flt.errors else 200)
 
 
 def _csv_safe(value: Any) -> Any:
@@ -659,6 +689,8 @@ def csv_lines(rows: Iterator[dict[str, Any]], columns: tuple[str, ...]) -> Itera
 def missed_csv() -> Response:
     """The filtered report as a CSV download, streamed batch by batch (never loaded whole)."""
     flt = _report_filter(DEFAULT_REPORT_DAYS)
+    if flt.errors:
+        return _refuse_filter(flt)
     since, until = flt.bounds()
     rows = reports.missed_rows(runtime().db, since=since, until=until, queue=flt.queue, reason=flt.reason)
     filename = f"missed-callbacks-{flt.since_day.isoformat()}-{flt.until_day.isoformat()}.csv"
@@ -688,7 +720,7 @@ def callback_history_json(public_id: str) -> Response:
 
 
 @bp.get("/reports/sla")
-def sla_report() -> str:
+def sla_report() -> tuple[str, int]:
     flt = _report_filter(DEFAULT_SLA_DAYS)
     since, until = flt.bounds()
     rt = runtime()
@@ -702,12 +734,14 @@ def sla_report() -> str:
         funnel_chart=_funnel_chart(funnel),
         json_url=url_for("supervisor.sla_json", **flt.query_args()),
         **_filter_form(flt),
-    )
+    ), (400 if flt.errors else 200)
 
 
 @bp.get("/reports/sla.json")
 def sla_json() -> Response:
     flt = _report_filter(DEFAULT_SLA_DAYS)
+    if flt.errors:
+        return _refuse_filter(flt)
     since, until = flt.bounds()
     rt = runtime()
     return jsonify(

@@ -54,6 +54,15 @@ def init_app(app: Flask) -> None:
     def _domain_error(exc: CallbackError) -> tuple[Response | str, int]:
         if _wants_json():
             return api_error(exc.status, exc.code, exc.message, exc.field), exc.status
+        if exc.code == "invalid_text" and not request.path.startswith("/twilio/"):
+            # Refused at the edge before any page's own handling: say it in the reader's language.
+            from ivr.web import i18n
+
+            try:
+                lang = i18n.current_language()
+                return i18n.error_message("invalid_text", lang, exc.message, field=exc.field or ""), exc.status
+            except Exception:  # the page language needs the centre; the English message will do
+                log.warning("could not translate the refusal of %s", request.path, exc_info=True)
         return exc.message, exc.status
 
     @app.errorhandler(DatabaseUnavailable)

@@ -37,6 +37,8 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 
 # Field errors by the service's (or the form's) stable code. An unknown code falls back to the service's message.
 FIELD_ERRORS: dict[str, str] = {
+    "invalid_text": N_("The field '{field}' contains a character that cannot be stored (NUL or a broken character). "
+                       "Nothing was saved."),
     "phone_missing": N_("Please enter your phone number."),
     "phone_not_text": N_("Please enter your phone number."),
     "phone_too_long": N_("This phone number is too long."),
@@ -102,12 +104,12 @@ def pick_language(req: Request, allowed: list[str] | tuple[str, ...], *, preferr
     """The one language picker of every page: `?lang=` (a switch), then the cookie it sets, then the reader's
     own choice (a supervisor's account), then Accept-Language, then `default`, then the first allowed."""
     for candidate in (req.args.get("lang"), req.cookies.get(LANGUAGE_COOKIE), preferred):
-        if candidate in allowed:
+        if candidate is not None and candidate in allowed:
             return candidate
     best = req.accept_languages.best_match(allowed)
     if best:
         return best
-    return default if default in allowed else allowed[0]
+    return default if default is not None and default in allowed else allowed[0]
 
 
 def current_language() -> str:

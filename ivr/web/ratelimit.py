@@ -21,13 +21,14 @@ from ivr.web.http import api_error
 class RateLimited(CallbackError):
     status = 429
 
-    def __init__(self, message: str, retry_after: int):
-        super().__init__("rate_limited", message)
+    def __init__(self, message: str, retry_after: int, field: str | None = "phone"):
+        super().__init__("rate_limited", message, field)
         self.retry_after = retry_after
 
 
 def client_key() -> str:
-    """The client's address (behind a proxy, configure ProxyFix so this is the real one)."""
+    """The client's address: behind a reverse proxy, the real one when TRUSTED_PROXIES names it (`ivr.web.edge`);
+    otherwise every client behind it would share the proxy's bucket."""
     return get_remote_address()
 
 
@@ -53,26 +54,48 @@ def per_api_key_limit() -> str:
     return runtime().centre.limits.api_per_key
 
 
-def check_phone(e164: str) -> None:
-    """Count one request for this number; raise RateLimited when over the configured per-phone limit."""
+# API requests without a valid key (guessing keys, probing): per client address, well below a partner's own limit.
+UNAUTHENTICATED_API_LIMIT = "30 per minute"
+
+
+def unauthenticated_api_limit() -> str:
+    return str(current_app.config.get("API_UNAUTHENTICATED_RATE", UNAUTHENTICATED_API_LIMIT))
+
+
+def _hit(limit: str, kind: str, key: str, message: str, field: str | None) -> None:
     if not current_app.config.get("RATELIMIT_ENABLED", True):
         return
-    item = parse(runtime().centre.limits.per_phone)
+    item = parse(limit)
     strategy = limiter.limiter
-    scope = (current_app.config.get("RATELIMIT_KEY_PREFIX") or "ivr", "phone", e164)
+    scope = (current_app.config.get("RATELIMIT_KEY_PREFIX") or "ivr", kind, key)
     if not strategy.hit(item, *scope):
         reset_at, _ = strategy.get_window_stats(item, *scope)
         retry_after = max(1, math.ceil(reset_at - time.time()))
-        raise RateLimited("Too many callback requests for this number; please try again later.", retry_after)
+        raise RateLimited(message, retry_after, field)
+
+
+def check_phone(e164: str) -> None:
+    """Count one request for this number; raise RateLimited when over the configured per-phone limit."""
+    _hit(runtime().centre.limits.per_phone, "phone", e164,
+         "Too many callback requests for this number; please try again later.", "phone")
+
+
+def check_anonymous() -> None:
+    """Count one API request without a valid key from this client; RateLimited when over the limit."""
+    _hit(unauthenticated_api_limit(), "api-anonymous", client_key(),
+         "Too many requests without a valid API key from this address; please try again later.", None)
 
 
 def init_app(app: Flask) -> None:
+    # Said explicitly: the limiter is one object for every app of the process, and would otherwise keep the last
+    # app's RATELIMIT_ENABLED=False for the next one.
+    app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
 
     @app.errorhandler(RateLimited)
     def _limited(exc: RateLimited) -> Response:
         if request.path.startswith("/api/"):
-            response = api_error(429, exc.code, exc.message, "phone")
+            response = api_error(429, exc.code, exc.message, exc.field)
         else:
             from flask import make_response
 

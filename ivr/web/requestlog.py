@@ -81,7 +81,7 @@ def webhook_fields() -> dict[str, Any]:
         fields["call_sid"] = form.get("CallSid") or None
         fields["call_status"] = form.get("CallStatus") or form.get("DialCallStatus") or None
         attempt = request.args.get("attempt", "")
-        fields["attempt_id"] = int(attempt) if attempt.isdigit() else None
+        fields["attempt_id"] = int(attempt) if attempt.isdecimal() else None
     fields["callback"] = g.get("callback_reference")
     return {k: v for k, v in fields.items() if v is not None}
 

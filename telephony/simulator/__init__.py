@@ -20,14 +20,11 @@ REST_PREFIX = "/simulator"
 
 
 def simulator_account(settings: Any) -> tuple[str, str]:
-    """The simulated Twilio account (AccountSid, auth token).
-
-    TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN when set; otherwise a pair generated once per instance and kept in
+    """The simulated Twilio account (AccountSid, auth token): a pair generated once per instance and kept in
     `instance/simulator-account.json`, so the web process and the worker (separate processes) agree on it.
+
+    Never TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN: the simulator must not sign anything with a real token.
     """
-    sid, token = settings.twilio_account_sid, settings.twilio_auth_token
-    if sid and token:
-        return sid, token
     folder = Path(settings.instance_path)
     path = folder / ACCOUNT_FILE
     stored: dict[str, str] = {}
@@ -49,7 +46,7 @@ def simulator_account(settings: Any) -> tuple[str, str]:
             return simulator_account(settings)
         temporary.unlink()
         return simulator_account(settings)
-    return sid or stored["account_sid"], token or stored["auth_token"]
+    return stored["account_sid"], stored["auth_token"]
 
 
 def rest_base_url(settings: Any) -> str:

@@ -238,14 +238,24 @@ def build_engine(app: Flask, settings: Any, clock: Clock) -> Simulator:
 
 
 def init_app(app: Flask, *, settings: Any, centre: Any, db: Any, clock: Clock) -> None:
-    """Mount the simulator when it is the telephony in use (no Twilio credentials, or TELEPHONY=simulator)."""
+    """Mount the simulator when it is the telephony in use: no Twilio credential at all, and PUBLIC_BASE_URL local
+    (or SIMULATOR_PUBLIC_DEMO). Anyone who reaches it can place calls and see agents' numbers, and it signs our
+    webhooks: so it is never mounted beside a real token, nor on a public address by accident."""
     if settings.telephony_provider != "simulator":
         return
+    if not settings.simulator_allowed:
+        log.warning("telephony simulator NOT mounted: PUBLIC_BASE_URL %s is not local; set TWILIO_ACCOUNT_SID and "
+                    "TWILIO_AUTH_TOKEN for Twilio, or SIMULATOR_PUBLIC_DEMO=1 for a public demo",
+                    settings.public_base_url)
+        return
+    if not settings.public_url_is_local:
+        log.warning("SIMULATOR_PUBLIC_DEMO is set: the telephony simulator is PUBLIC at %s/simulator; anyone can "
+                    "place calls through it and see agents' numbers. Never do this with real customers.",
+                    settings.public_base_url)
     account_sid, token = simulator_account(settings)
-    if not settings.twilio_auth_token:
-        # Our webhooks check signatures with TWILIO_AUTH_TOKEN; in simulator mode the simulated account's token is
-        # that token, as if pasted from Twilio's console (kept under the instance folder, shared with the worker).
-        settings.twilio_auth_token = token
+    # Our webhooks check signatures with TWILIO_AUTH_TOKEN; in simulator mode the simulated account's token is
+    # that token, as if pasted from Twilio's console (kept under the instance folder, shared with the worker).
+    settings.twilio_auth_token = token
     engine = build_engine(app, settings, clock)
     sim = SimulatorRuntime(engine, settings, centre, db, autostart=app.config.get("SIMULATOR_THREAD", True))
     engine.line_numbers = [line["number"] for line in _lines(sim)]

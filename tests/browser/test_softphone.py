@@ -67,7 +67,8 @@ def line(app_config: dict[str, Any], sqlite_db: Any, centre: Any) -> Iterator[di
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     clock = FastClock(DEFAULT_NOW, SPEED)
-    app = create_app({**app_config, "public_base_url": url, "DATABASE": sqlite_db, "CENTRE": centre,
+    app = create_app({**app_config, "public_base_url": url, "twilio_account_sid": "", "twilio_auth_token": "",
+                      "DATABASE": sqlite_db, "CENTRE": centre,
                       "CLOCK": clock})
     add_agent(app, "Sara", AGENT)
     server = make_server("127.0.0.1", port, app, threaded=True)

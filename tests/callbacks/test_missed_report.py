@@ -104,7 +104,8 @@ def test_persian_readers_filter_with_solar_hijri_dates(app, client, week_of_miss
 def test_a_bad_date_is_reported_not_a_crash(app, client, week_of_misses):
     log_in(client, add_account(app))
     response = client.get("/supervisor/reports/missed?lang=en&since=yesterday")
-    assert response.status_code == 200 and "is not a date" in response.get_data(as_text=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400 and "since: " in page and "is not a date" in page
 
 
 def test_csv_download_streams_the_filtered_rows(app, client, week_of_misses):

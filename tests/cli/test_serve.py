@@ -81,6 +81,10 @@ def test_serve_refuses_an_address_that_is_not_a_proxy_and_names_the_variable(sql
     assert "TRUSTED_PROXIES: 'nginx.internal' is not an IP address or network" in refused.stdout + refused.stderr
     accepted = run_ivr(ivr_env(tmp_path, sqlite_db.url, TRUSTED_PROXIES="127.0.0.1, 10.0.0.0/8"), "serve", "--check")
     assert accepted.returncode == 0
+    counted = run_ivr(ivr_env(tmp_path, sqlite_db.url, TRUSTED_PROXIES="1"), "serve", "--check")  # one proxy
+    assert counted.returncode == 0
+    too_many = run_ivr(ivr_env(tmp_path, sqlite_db.url, TRUSTED_PROXIES="99"), "serve", "--check", check=False)
+    assert too_many.returncode != 0 and "TRUSTED_PROXIES" in too_many.stdout + too_many.stderr
 
 
 def test_serve_stops_on_a_bad_setting_with_the_variables_name(sqlite_db, tmp_path: Path):

@@ -527,3 +527,22 @@ def test_a_failed_cancel_of_a_call_the_agent_then_answered_leaves_an_ordinary_ca
     phone.hangs_up(duration=3)
     assert agent_calls(app)[0].outcome == "caller_gone"
     assert agent(app, ag.id).available_at == clock.now() + WRAP_UP
+
+
+def test_a_status_carrying_another_agent_calls_sid_changes_nothing_and_nonsense_is_refused(
+    app, provider, network, clock
+):
+    add_agents(app, 2)
+    caller_waits_in_billing(app)
+    caller_waits_in_billing(app, phone="+989121234568")
+    assert make_dispatcher(app, provider).tick().queue_dialed == 2
+    first, second = AgentPhone(network, 0), AgentPhone(network, 1)
+    before = [(c.state, c.call_status) for c in agent_calls(app)]
+    stolen = network.post(first.request.status_callback,
+                          {"CallSid": second.sid, "CallStatus": "busy", "SequenceNumber": "3"})
+    assert stolen.status_code == 204
+    assert [(c.state, c.call_status) for c in agent_calls(app)] == before
+    for form in ({"CallStatus": "x" * 500}, {"CallStatus": "busy", "SequenceNumber": "²"}):
+        refused = network.post(first.request.status_callback, {"CallSid": first.sid, **form})
+        assert refused.status_code == 400
+    assert [(c.state, c.call_status) for c in agent_calls(app)] == before

@@ -32,7 +32,7 @@ def ivr_env(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "PROMETHEUS_", "WEB_", "WORKER_"))}
     env.update({
         "DATABASE_URL": database_url, "INSTANCE_PATH": str(tmp_path / "instance"), "PUBLIC_BASE_URL": PUBLIC,
-        "TWILIO_AUTH_TOKEN": TOKEN, "TELEPHONY": "simulator", "LOG_FORMAT": "json", "SECRET_KEY": "s" * 32,
+        "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "LOG_FORMAT": "json", "SECRET_KEY": "s" * 32,
         "WORKER_METRICS_PORT": "0",
     })
     env.update(extra)

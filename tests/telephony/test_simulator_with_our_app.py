@@ -58,7 +58,9 @@ class FlaskTwilioHttp(TwilioHttpClient):
 
 @pytest.fixture
 def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
-    return {**app_config, "SIMULATOR_THREAD": False}
+    # No Twilio credential (the simulator makes its own account); a public-looking address, so the demo flag.
+    return {**app_config, "SIMULATOR_THREAD": False, "twilio_account_sid": "", "twilio_auth_token": "",
+            "simulator_public_demo": True}
 
 
 @pytest.fixture
@@ -234,7 +236,8 @@ def test_with_twilio_credentials_the_simulator_is_not_mounted(app_config: dict[s
                                                              centre: Any, clock: Any) -> None:
     from ivr.app import create_app
 
-    real = create_app({**app_config, "twilio_account_sid": "AC" + "2" * 32, "DATABASE": sqlite_db, "CENTRE": centre,
+    real = create_app({**app_config, "twilio_account_sid": "AC" + "2" * 32, "twilio_auth_token": "real-token",
+                       "simulator_public_demo": False, "DATABASE": sqlite_db, "CENTRE": centre,
                        "CLOCK": clock})
     assert "simulator" not in real.extensions
     assert real.test_client().get("/simulator").status_code == 404

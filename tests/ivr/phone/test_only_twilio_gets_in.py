@@ -96,7 +96,8 @@ def test_without_any_auth_token_configured_nothing_gets_in(
 ) -> None:
     from ivr.app import create_app
 
-    app = create_app({**app_config, "twilio_auth_token": "", "DATABASE": sqlite_db, "CENTRE": centre, "CLOCK": clock})
+    app = create_app({**app_config, "twilio_auth_token": "", "twilio_account_sid": "", "DATABASE": sqlite_db,
+                      "CENTRE": centre, "CLOCK": clock})
     caller = Caller(app.test_client(), app, token="anything")
     assert caller.post("/twilio/voice").status == 403
 

@@ -1,0 +1,215 @@
+"""The web process's edge: who the client is behind a proxy, inputs the database must never see, security headers.
+
+- TRUSTED_PROXIES: a count applies werkzeug's ProxyFix; addresses/networks believe X-Forwarded-For only when the
+  peer is one of them (walking the list from the right past our own proxies). Unset, nobody is believed, so the
+  rate limiter keys on the real peer; gunicorn's forwarded_allow_ips follows the same setting.
+- Every query parameter, form field, path part and JSON string is checked before any view runs: a NUL or a lone
+  surrogate (which PostgreSQL refuses, a 500) is a 422 naming the field; JSON nested deeper than MAX_JSON_DEPTH
+  (or deep enough to exhaust Python's recursion) is not JSON at all.
+- Security headers on every response (JSON, TwiML, errors), not only on the console's pages.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, request
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from callbacks.errors import InvalidRequest
+from config.settings import Network, parse_trusted_proxies
+
+MAX_JSON_DEPTH = 20
+# Times outside these bounds are typing mistakes or probes; beyond them, converting to UTC can even overflow.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+UNTRUSTED_FORWARDING = "ivr.untrusted_forwarding"
+_HTML_CSP = "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+_DATA_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+
+
+# -- who the client is ---------------------------------------------------------------------------------------
+class TrustedNetworks:
+    """Believe X-Forwarded-For / -Proto only from peers in `networks` (our proxies)."""
+
+    def __init__(self, app: Callable[..., Any], networks: list[Network]):
+        self.app = app
+        self.networks = networks
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        peer = environ.get("REMOTE_ADDR", "")
+        forwarded = [a.strip() for a in environ.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+        if forwarded and self._trusted(peer):
+            client = peer
+            for address in reversed(forwarded):  # the rightmost entries were added by our own proxies
+                client = address
+                if not self._trusted(address):
+                    break
+            environ["ivr.peer_addr"] = peer
+            environ["REMOTE_ADDR"] = client
+            proto = environ.get("HTTP_X_FORWARDED_PROTO", "").split(",")[-1].strip().lower()
+            if proto in ("http", "https"):
+                environ["wsgi.url_scheme"] = proto
+        elif forwarded:
+            environ[UNTRUSTED_FORWARDING] = True
+        return self.app(environ, start_response)
+
+
+class _MarkUntrusted:
+    """No proxies trusted: forwarding headers are ignored, and remembered as a reason to refuse /metrics."""
+
+    def __init__(self, app: Callable[..., Any]):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_FORWARDED_FOR") or environ.get("HTTP_FORWARDED"):
+            environ[UNTRUSTED_FORWARDING] = True
+        return self.app(environ, start_response)
+
+
+def apply_trusted_proxies(app: Flask, value: str) -> None:
+    """Wrap the WSGI app as TRUSTED_PROXIES says (a count, networks, or nobody)."""
+    parsed = parse_trusted_proxies(value)
+    wsgi: Any = app.wsgi_app
+    if isinstance(parsed, int):
+        app.wsgi_app = ProxyFix(wsgi, x_for=parsed, x_proto=parsed) if parsed else _MarkUntrusted(wsgi)  # type: ignore[method-assign]
+    else:
+        app.wsgi_app = TrustedNetworks(wsgi, parsed)  # type: ignore[method-assign]
+
+
+# -- inputs --------------------------------------------------------------------------------------------------
+def bad_text(value: str) -> bool:
+    """A NUL or a lone surrogate: nothing a person typed, and nothing PostgreSQL or UTF-8 can store."""
+    if "\x00" in value:
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _strings(value: Any) -> Iterator[str]:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+class BoundedJSON(DefaultJSONProvider):
+    """json.loads that refuses (ValueError, so `get_json(silent=True)` gives None) what is nested too deep."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            data = super().loads(s, **kwargs)
+        except RecursionError:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if _depth(data) > MAX_JSON_DEPTH:
+            raise ValueError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return data
+
+
+def _refuse(field: str) -> None:
+    raise InvalidRequest("invalid_text", f"'{field}' contains a character that is not allowed (NUL or a lone "
+                                         "UTF-16 surrogate).", field)
+
+
+def check_inputs() -> None:
+    """Before any view: every field a client sent is text the database can hold."""
+    for name, value in (request.view_args or {}).items():
+        if isinstance(value, str) and bad_text(value):
+            _refuse(name)
+    for name, value in request.args.items(multi=True):
+        if bad_text(name) or bad_text(value):
+            _refuse(name)
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        for name, value in request.form.items(multi=True):
+            if bad_text(name) or bad_text(value):
+                _refuse(name)
+    if request.is_json and request.content_length:
+        data = request.get_json(silent=True)
+        if isinstance(data, dict):
+            for key, value in data.items():
+                if any(bad_text(s) for s in _strings([key, value])):
+                    _refuse(str(key) if not bad_text(str(key)) else "body")
+        elif data is not None and any(bad_text(s) for s in _strings(data)):
+            _refuse("body")
+
+
+def time_in_range(value: datetime, field: str) -> datetime:
+    """`value` (aware) as UTC, or a 422 naming `field` when it is beyond any sane date."""
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not EARLIEST <= utc < LATEST:
+        raise InvalidRequest("time_out_of_range",
+                             f"'{field}' must fall between {EARLIEST.year} and {LATEST.year - 1}.", field)
+    return value
+
+
+def whole_number(raw: str, field: str, low: int, high: int) -> int:
+    """A decimal integer in [low, high] (ASCII digits only: '²' or '١' are not), else a 422 naming `field`."""
+    text = raw.strip()
+    digits = text[1:] if text[:1] == "-" else text
+    if not digits or not digits.isascii() or not digits.isdecimal() or len(digits) > 19:
+        raise InvalidRequest("not_a_number", f"'{field}' must be a whole number.", field)
+    number = int(text)
+    if not low <= number <= high:
+        raise InvalidRequest(f"{field}_out_of_range", f"'{field}' must be between {low} and {high}.", field)
+    return number
+
+
+# -- headers -------------------------------------------------------------------------------------------------
+def security_headers(response: Response, *, https: bool) -> Response:
+    """The headers every response carries; pages that set a stricter policy keep theirs."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+    headers.setdefault("Content-Security-Policy", _HTML_CSP if response.mimetype == "text/html" else _DATA_CSP)
+    if https:
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def init_app(app: Flask, *, trusted_proxies: str, https: bool) -> None:
+    app.json = BoundedJSON(app)
+    apply_trusted_proxies(app, trusted_proxies)
+    app.before_request(check_inputs)
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        return security_headers(response, https=https)
+
+
+__all__ = ["MAX_JSON_DEPTH", "BoundedJSON", "TrustedNetworks", "apply_trusted_proxies", "bad_text", "check_inputs",
+           "init_app", "security_headers", "time_in_range", "whole_number"]
