@@ -35,8 +35,197 @@ def _errors(*codes: int, conflict: str = "The callback's state does not allow th
     return {str(c): _error_response(text[c]) for c in codes}
 
 
+KEY_AUTH: list[dict[str, list[str]]] = [{"bearer": []}]
+OK_CALLBACK = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Callback"}}}}
+TIME_PARAM = {"schema": {"type": "string", "format": "date-time"}, "in": "query", "required": False,
+              "description": "ISO 8601 with an offset, between 2000 and 2199"}
+ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
 def spec(server_url: str) -> dict[str, Any]:
-    callback_schema = {
+    """The whole description, served at /api/v1/openapi.json."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Callback API",
+            "version": "1.0.0",
+            "description": "Request, follow and cancel customer callbacks. Every request needs "
+            "`Authorization: Bearer <key>` (create one with `ivr api-key create NAME --scope own|all`). A key with "
+            "the `own` scope (the default) sees, lists, reports on and cancels only the callbacks requested with "
+            "it; another's callback answers 404 as if it did not exist. A key with the `all` scope sees every "
+            "channel's callbacks (keys made before scopes existed have `all`). Requests without a valid key are "
+            "rate limited per client address. Text fields never accept NUL or lone UTF-16 surrogates; times must "
+            "carry an offset and fall between 2000 and 2199.",
+        },
+        "servers": [{"url": server_url + "/api/v1"}],
+        "security": KEY_AUTH,
+        "paths": {
+            "/callbacks": _callbacks_path(),
+            "/callbacks/{id}": _callback_path(),
+            "/callbacks/{id}/cancel": _cancel_path(),
+            "/reports/missed": _missed_report_path(),
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _callbacks_path() -> dict[str, Any]:
+    """Request a callback, and list callbacks."""
+    return {
+        "post": {
+            "operationId": "createCallback",
+            "summary": "Request a callback (one open request per number and queue)",
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallbackRequest"}}},
+            },
+            "responses": {
+                "201": {"description": "Stored; the deadline is the promise", **OK_CALLBACK},
+                "200": {"description": "The number already has an open request in that queue (made with "
+                        "this key, or any request for an `all` key)", **OK_CALLBACK},
+                **_errors(400, 401, 409, 413, 415, 422, 429, 503,
+                          conflict="`do_not_call`: the number asked never to be called by us; nothing was "
+                          "stored. `own` key: the number has an open request in that queue made elsewhere "
+                          "(nothing of it is shown); `field` is phone"),
+                "403": _error_response(
+                    "`number_not_verified`: the queue needs proof that the customer owns the number "
+                    "(`verify: sms`); only keys created with `--verifies-numbers` may request for it"),
+            },
+        },
+        "get": {
+            "operationId": "listCallbacks",
+            "summary": "Callbacks requested in [since, until) (an `own` key: only its own)",
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "description": "Comma-separated statuses",
+                    "schema": {"type": "string"},
+                },
+                {"name": "since", **TIME_PARAM},
+                {"name": "until", **TIME_PARAM},
+                {"name": "queue", "in": "query", "required": False, "schema": {"type": "string"}},
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+                },
+                {"name": "cursor", "in": "query", "required": False,
+                 "description": "next_cursor of the previous page: a whole number from 0 to 2147483647",
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "A page of callbacks; pass next_cursor as cursor for the next page",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["callbacks", "next_cursor"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "callbacks": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/Callback"},
+                                    },
+                                    "next_cursor": _NULLABLE_TEXT,
+                                },
+                            }
+                        }
+                    },
+                },
+                **_errors(400, 401, 422, 429, 503),
+            },
+        },
+    }
+
+
+def _callback_path() -> dict[str, Any]:
+    """One callback."""
+    return {
+        "parameters": [ID_PARAM],
+        "get": {
+            "operationId": "getCallback",
+            "summary": "One callback with its history and attempts",
+            "responses": {"200": {"description": "The callback", **OK_CALLBACK},
+                          **_errors(401, 404, 422, 429, 503)},
+        },
+    }
+
+
+def _cancel_path() -> dict[str, Any]:
+    """Cancel a callback."""
+    return {
+        "parameters": [ID_PARAM],
+        "post": {
+            "operationId": "cancelCallback",
+            "summary": "Cancel an open callback (repeating the call is harmless)",
+            "requestBody": {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {"reason": {"type": "string", "maxLength": 500}},
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {"description": "Canceled", **OK_CALLBACK},
+                **_errors(400, 401, 404, 409, 415, 422, 429, 503),
+            },
+        },
+    }
+
+
+def _missed_report_path() -> dict[str, Any]:
+    """The missed-callback report (streamed)."""
+    return {
+        "get": {
+            "operationId": "missedReport",
+            "summary": "Missed callbacks with reasons, by deadline in [since, until) (an `own` key: only its "
+            "own); every parameter is checked before the first byte is sent",
+            "parameters": [
+                {"name": "since", **TIME_PARAM},
+                {"name": "until", **TIME_PARAM},
+                {"name": "queue", "in": "query", "required": False, "schema": {"type": "string"}},
+                {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
+            ],
+            "responses": {
+                "200": {
+                    "description": "The missed callbacks",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["missed", "count"],
+                                "properties": {
+                                    "missed": {
+                                        "type": "array",
+                                        "items": {"$ref": "#/components/schemas/MissedRow"},
+                                    },
+                                    "count": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                **_errors(400, 401, 422, 429, 503),
+            },
+        }
+    }
+
+
+def _callback_schema() -> dict[str, Any]:
+    """A callback as every answer shows it."""
+    return {
         "type": "object",
         "required": ["id", "reference", "status", "phone", "queue", "language", "requested_at", "deadline_at"],
         "additionalProperties": False,
@@ -70,240 +259,84 @@ def spec(server_url: str) -> dict[str, Any]:
             "attempts": {"type": "array", "items": {"$ref": "#/components/schemas/Attempt"}},
         },
     }
-    key_auth: list[dict[str, list[str]]] = [{"bearer": []}]
-    ok_callback = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Callback"}}}}
-    time_param = {"schema": {"type": "string", "format": "date-time"}, "in": "query", "required": False,
-                  "description": "ISO 8601 with an offset, between 2000 and 2199"}
+
+
+def _schemas() -> dict[str, Any]:
+    """The request and answer bodies the paths refer to."""
     return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Callback API",
-            "version": "1.0.0",
-            "description": "Request, follow and cancel customer callbacks. Every request needs "
-            "`Authorization: Bearer <key>` (create one with `ivr api-key create NAME --scope own|all`). A key with "
-            "the `own` scope (the default) sees, lists, reports on and cancels only the callbacks requested with "
-            "it; another's callback answers 404 as if it did not exist. A key with the `all` scope sees every "
-            "channel's callbacks (keys made before scopes existed have `all`). Requests without a valid key are "
-            "rate limited per client address. Text fields never accept NUL or lone UTF-16 surrogates; times must "
-            "carry an offset and fall between 2000 and 2199.",
-        },
-        "servers": [{"url": server_url + "/api/v1"}],
-        "security": key_auth,
-        "paths": {
-            "/callbacks": {
-                "post": {
-                    "operationId": "createCallback",
-                    "summary": "Request a callback (one open request per number and queue)",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CallbackRequest"}}},
-                    },
-                    "responses": {
-                        "201": {"description": "Stored; the deadline is the promise", **ok_callback},
-                        "200": {"description": "The number already has an open request in that queue (made with "
-                                "this key, or any request for an `all` key)", **ok_callback},
-                        **_errors(400, 401, 409, 413, 415, 422, 429, 503,
-                                  conflict="`do_not_call`: the number asked never to be called by us; nothing was "
-                                  "stored. `own` key: the number has an open request in that queue made elsewhere "
-                                  "(nothing of it is shown); `field` is phone"),
-                        "403": _error_response(
-                            "`number_not_verified`: the queue needs proof that the customer owns the number "
-                            "(`verify: sms`); only keys created with `--verifies-numbers` may request for it"),
-                    },
+        "CallbackRequest": {
+            "type": "object",
+            "required": ["phone"],
+            "additionalProperties": False,
+            "properties": {
+                "phone": {
+                    "type": "string",
+                    "description": "Any common format; national numbers use the configured region",
+                    "maxLength": 64,
                 },
-                "get": {
-                    "operationId": "listCallbacks",
-                    "summary": "Callbacks requested in [since, until) (an `own` key: only its own)",
-                    "parameters": [
-                        {
-                            "name": "status",
-                            "in": "query",
-                            "required": False,
-                            "description": "Comma-separated statuses",
-                            "schema": {"type": "string"},
-                        },
-                        {"name": "since", **time_param},
-                        {"name": "until", **time_param},
-                        {"name": "queue", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {
-                            "name": "limit",
-                            "in": "query",
-                            "required": False,
-                            "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
-                        },
-                        {"name": "cursor", "in": "query", "required": False,
-                         "description": "next_cursor of the previous page: a whole number from 0 to 2147483647",
-                         "schema": {"type": "string", "pattern": "^[0-9]{1,10}$"}},
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "A page of callbacks; pass next_cursor as cursor for the next page",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["callbacks", "next_cursor"],
-                                        "additionalProperties": False,
-                                        "properties": {
-                                            "callbacks": {
-                                                "type": "array",
-                                                "items": {"$ref": "#/components/schemas/Callback"},
-                                            },
-                                            "next_cursor": _NULLABLE_TEXT,
-                                        },
-                                    }
-                                }
-                            },
-                        },
-                        **_errors(400, 401, 422, 429, 503),
-                    },
-                },
-            },
-            "/callbacks/{id}": {
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "get": {
-                    "operationId": "getCallback",
-                    "summary": "One callback with its history and attempts",
-                    "responses": {"200": {"description": "The callback", **ok_callback},
-                                  **_errors(401, 404, 422, 429, 503)},
-                },
-            },
-            "/callbacks/{id}/cancel": {
-                "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "post": {
-                    "operationId": "cancelCallback",
-                    "summary": "Cancel an open callback (repeating the call is harmless)",
-                    "requestBody": {
-                        "required": False,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "properties": {"reason": {"type": "string", "maxLength": 500}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {"description": "Canceled", **ok_callback},
-                        **_errors(400, 401, 404, 409, 415, 422, 429, 503),
-                    },
-                },
-            },
-            "/reports/missed": {
-                "get": {
-                    "operationId": "missedReport",
-                    "summary": "Missed callbacks with reasons, by deadline in [since, until) (an `own` key: only its "
-                    "own); every parameter is checked before the first byte is sent",
-                    "parameters": [
-                        {"name": "since", **time_param},
-                        {"name": "until", **time_param},
-                        {"name": "queue", "in": "query", "required": False, "schema": {"type": "string"}},
-                        {"name": "reason", "in": "query", "required": False, "schema": {"type": "string"}},
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The missed callbacks",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["missed", "count"],
-                                        "properties": {
-                                            "missed": {
-                                                "type": "array",
-                                                "items": {"$ref": "#/components/schemas/MissedRow"},
-                                            },
-                                            "count": {"type": "integer"},
-                                        },
-                                    }
-                                }
-                            },
-                        },
-                        **_errors(400, 401, 422, 429, 503),
-                    },
-                }
+                "name": {"type": "string", "maxLength": 120},
+                "language": {"type": "string"},
+                "queue": {"type": "string"},
+                "note": {"type": "string", "maxLength": 1000},
+                "window_start": {**_TIME, "description": "Earliest time the customer wants the call"},
+                "window_end": {**_TIME, "description": "Latest time; becomes the deadline when earlier"},
             },
         },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "CallbackRequest": {
+        "Callback": _callback_schema(),
+        "Event": {
+            "type": "object",
+            "properties": {
+                "at": _TIME,
+                "kind": {"type": "string"},
+                "from_status": _NULLABLE_TEXT,
+                "to_status": _NULLABLE_TEXT,
+                "actor": {"type": "string"},
+                "reason": _NULLABLE_TEXT,
+                "details": {"type": "object"},
+            },
+        },
+        "Attempt": {
+            "type": "object",
+            "properties": {
+                "number": {"type": "integer"},
+                "state": {"type": "string"},
+                "outcome": _NULLABLE_TEXT,
+                "created_at": _TIME,
+                "answered_at": _NULLABLE_TIME,
+                "ended_at": _NULLABLE_TIME,
+                "talk_seconds": {"type": ["number", "null"]},
+                "error_code": _NULLABLE_TEXT,
+                "error_message": _NULLABLE_TEXT,
+            },
+        },
+        "MissedRow": {
+            "type": "object",
+            "properties": {
+                "id": {"type": "string"},
+                "reference": {"type": "string"},
+                "queue": {"type": "string"},
+                "phone": {"type": "string", "description": "masked"},
+                "requested_at": _TIME,
+                "deadline_at": _TIME,
+                "missed_at": _NULLABLE_TIME,
+                "attempts_made": {"type": "integer"},
+                "reason": _NULLABLE_TEXT,
+            },
+        },
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
                     "type": "object",
-                    "required": ["phone"],
+                    "required": ["code", "message"],
                     "additionalProperties": False,
                     "properties": {
-                        "phone": {
-                            "type": "string",
-                            "description": "Any common format; national numbers use the configured region",
-                            "maxLength": 64,
-                        },
-                        "name": {"type": "string", "maxLength": 120},
-                        "language": {"type": "string"},
-                        "queue": {"type": "string"},
-                        "note": {"type": "string", "maxLength": 1000},
-                        "window_start": {**_TIME, "description": "Earliest time the customer wants the call"},
-                        "window_end": {**_TIME, "description": "Latest time; becomes the deadline when earlier"},
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "field": {"type": "string"},
                     },
-                },
-                "Callback": callback_schema,
-                "Event": {
-                    "type": "object",
-                    "properties": {
-                        "at": _TIME,
-                        "kind": {"type": "string"},
-                        "from_status": _NULLABLE_TEXT,
-                        "to_status": _NULLABLE_TEXT,
-                        "actor": {"type": "string"},
-                        "reason": _NULLABLE_TEXT,
-                        "details": {"type": "object"},
-                    },
-                },
-                "Attempt": {
-                    "type": "object",
-                    "properties": {
-                        "number": {"type": "integer"},
-                        "state": {"type": "string"},
-                        "outcome": _NULLABLE_TEXT,
-                        "created_at": _TIME,
-                        "answered_at": _NULLABLE_TIME,
-                        "ended_at": _NULLABLE_TIME,
-                        "talk_seconds": {"type": ["number", "null"]},
-                        "error_code": _NULLABLE_TEXT,
-                        "error_message": _NULLABLE_TEXT,
-                    },
-                },
-                "MissedRow": {
-                    "type": "object",
-                    "properties": {
-                        "id": {"type": "string"},
-                        "reference": {"type": "string"},
-                        "queue": {"type": "string"},
-                        "phone": {"type": "string", "description": "masked"},
-                        "requested_at": _TIME,
-                        "deadline_at": _TIME,
-                        "missed_at": _NULLABLE_TIME,
-                        "attempts_made": {"type": "integer"},
-                        "reason": _NULLABLE_TEXT,
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {
-                        "error": {
-                            "type": "object",
-                            "required": ["code", "message"],
-                            "additionalProperties": False,
-                            "properties": {
-                                "code": {"type": "string"},
-                                "message": {"type": "string"},
-                                "field": {"type": "string"},
-                            },
-                        }
-                    },
-                },
+                }
             },
         },
     }
