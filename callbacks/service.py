@@ -7,6 +7,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -216,29 +217,14 @@ class CallbackService:
         The row is committed before this returns: acknowledging a request means it is durable.
         """
         now = self.clock.now()
-        taken = now
-        if taken_at is not None:
-            if taken_at.tzinfo is None:
-                raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", "taken_at")
-            taken = ensure_utc(taken_at)
-            if not now - MAX_RECORDED_LATE <= taken <= now + _CLOCK_SKEW:
-                raise InvalidRequest(
-                    "taken_at_out_of_range",
-                    f"A request can be recorded at most {MAX_RECORDED_LATE.days} days late, and not ahead of now.",
-                    "taken_at",
-                )
-            taken = min(taken, now)
+        taken = _taken_time(now, taken_at)
         # Only a recent arrival in the past keeps a place; anything else is a caller's clock or a bug.
         requested_at = promise_start(taken, ensure_utc(arrived_at) if arrived_at is not None else None)
         e164 = self.validate_phone(phone)
         queue_id, lang, name, note = self._validate(
             queue=queue, language=language, name=name, note=note, channel=channel
         )
-        for field, value in (("window_start", window_start), ("window_end", window_end)):
-            if value is not None and value.tzinfo is None:
-                raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", field)
-        window_start = ensure_utc(window_start) if window_start else None
-        window_end = ensure_utc(window_end) if window_end else None
+        window_start, window_end = _aware("window_start", window_start), _aware("window_end", window_end)
         queue_cfg = self.centre.queue(queue_id)
         promise = promise_for(queue_cfg, requested_at, self.calendar, window_start, window_end)
         next_attempt_at = max(promise.first_attempt_at, now)
@@ -294,18 +280,8 @@ class CallbackService:
                     actor=actor,
                     reason=f"requested by {channel}" + (", recorded late" if taken_at is not None else ""),
                     to_status=PENDING,
-                    details={
-                        "channel": channel,
-                        # The web request that asked (its log lines and the worker's share this id).
-                        **({"request_id": current_request_id()} if current_request_id() else {}),
-                        "phone": mask(e164),
-                        "deadline_from": quote.source,
-                        "deadline_at": quote.deadline.isoformat(),
-                        **({"sla_deadline_at": quote.sla_deadline.isoformat(), "forecast": quote.why}
-                           if quote.deadline != quote.sla_deadline else {}),
-                        **({"waiting_since": requested_at.isoformat()} if requested_at != taken else {}),
-                        **({"recorded_late": True, "taken_at": taken.isoformat()} if taken_at is not None else {}),
-                    },
+                    details=_request_details(channel, e164, quote, requested_at, taken,
+                                             recorded_late=taken_at is not None),
                 )
                 self._after_promise(session, callback, quote, token, now)
         except IntegrityError:
@@ -437,3 +413,46 @@ class CallbackService:
 
 
 __all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start"]
+
+
+def _taken_time(now: datetime, taken_at: datetime | None) -> datetime:
+    """When the request was taken: now, or for a request recorded late (from the spool) the time it was taken,
+    at most MAX_RECORDED_LATE ago and never ahead of now."""
+    if taken_at is None:
+        return now
+    if taken_at.tzinfo is None:
+        raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", "taken_at")
+    taken = ensure_utc(taken_at)
+    if not now - MAX_RECORDED_LATE <= taken <= now + _CLOCK_SKEW:
+        raise InvalidRequest(
+            "taken_at_out_of_range",
+            f"A request can be recorded at most {MAX_RECORDED_LATE.days} days late, and not ahead of now.",
+            "taken_at",
+        )
+    return min(taken, now)
+
+
+def _aware(field: str, value: datetime | None) -> datetime | None:
+    """A customer's window bound in UTC; a time without an offset is refused naming its field."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", field)
+    return ensure_utc(value)
+
+
+def _request_details(channel: str, e164: str, quote: Quote, requested_at: datetime, taken: datetime, *,
+                     recorded_late: bool) -> dict[str, Any]:
+    """What the first history row of a request records: channel, masked number, the promise and where it came
+    from, and the web request's id (its log lines and the worker's share it)."""
+    return {
+        "channel": channel,
+        **({"request_id": current_request_id()} if current_request_id() else {}),
+        "phone": mask(e164),
+        "deadline_from": quote.source,
+        "deadline_at": quote.deadline.isoformat(),
+        **({"sla_deadline_at": quote.sla_deadline.isoformat(), "forecast": quote.why}
+           if quote.deadline != quote.sla_deadline else {}),
+        **({"waiting_since": requested_at.isoformat()} if requested_at != taken else {}),
+        **({"recorded_late": True, "taken_at": taken.isoformat()} if recorded_late else {}),
+    }
