@@ -82,6 +82,7 @@ def _wants_json() -> bool:
 REFUSALS = {
     "csrf_failed": i18n.N_("The form expired or was not sent from this site. Please try again."),
     "forbidden": i18n.N_("Your role may look but not change."),
+    "no_data": i18n.N_("No data for this period."),
 }
 # What the board shows for a call's kind and an agent's state (the board's own names are the keys).
 CALL_KINDS = {"outbound": i18n.N_("Callback call"), "inbound": i18n.N_("Inbound")}

@@ -26,7 +26,8 @@ def form_app(
     from ivr.app import create_app
 
     queues = {qid: q.model_copy(update={"verify": "sms"}) for qid, q in centre.queues.items()}
-    config = {**app_config, "public_base_url": "http://127.0.0.1:5000", "SIMULATOR_THREAD": False}
+    config = {**app_config, "public_base_url": "http://127.0.0.1:5000", "SIMULATOR_THREAD": False,
+              "twilio_account_sid": "", "twilio_auth_token": ""}
     return create_app({**config, "DATABASE": sqlite_db, "CENTRE": centre.model_copy(update={"queues": queues}),
                        "CLOCK": clock})
 
