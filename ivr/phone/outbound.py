@@ -107,8 +107,18 @@ def _twiml(response: VoiceResponse) -> Response:
     return Response(str(response), mimetype="text/xml")
 
 
+# The largest id a row can have (PostgreSQL's bigint); a larger one in a mangled URL is no row, not an overflow.
+MAX_ROW_ID = 2**63 - 1
+
+
+def _row_id(name: str) -> int | None:
+    """A row id from our own query string; None when absent, not a whole number or outside any row's range."""
+    value = request.args.get(name, type=int)
+    return value if value is not None and 0 < value <= MAX_ROW_ID else None
+
+
 def _attempt_id() -> int | None:
-    return request.args.get("attempt", type=int)
+    return _row_id("attempt")
 
 
 def _caller_id() -> str:
@@ -164,7 +174,7 @@ def status() -> tuple[str, int]:
     rt = runtime()
     attempt_id, leg = _attempt_id(), request.args.get("leg", "")
     now = rt.clock.now()
-    agent_call_id = request.args.get("agent_call", type=int)
+    agent_call_id = _row_id("agent_call")
     try:
         report = leg_status(request.form)
         if attempt_id is not None and leg not in LEGS:
@@ -327,7 +337,7 @@ def _machine(rt: Any, language: str, when: Any) -> Response:
 
 # -- an agent rung for a caller waiting in an inbound queue ------------------------------------------------------------
 def _agent_call_id() -> int | None:
-    return request.args.get("agent_call", type=int)
+    return _row_id("agent_call")
 
 
 def _waited(language: str, waited: Any) -> str:
