@@ -388,7 +388,10 @@ def _csrf_refused(exc: CSRFError) -> Response:
     lang = i18n.current_language()
     token = (request.view_args or {}).get("token")
     if request.endpoint == "callback_form.cancel" and token:
-        return _render_status(token, lang, messages=[i18n.gettext("csrf_failed_action", lang)], status=400)
+        try:
+            return _render_status(token, lang, messages=[i18n.gettext("csrf_failed_action", lang)], status=400)
+        except NotFound as missing:  # raised inside an error handler, no other handler would catch it: a 500
+            return _not_found(missing)
     sub = Submission(values={name: (request.form.get(name) or "") for name in FIELDS})
     return _render_form(sub, lang, banner=i18n.gettext("csrf_failed", lang), status=400)
 
