@@ -25,12 +25,13 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bench import chaos
 from bench.drills import IVR, Phone, installation, private_postgres, seed_agents, wait_until
@@ -90,10 +91,12 @@ class Workers:
         self.started = 0.0
         self.incarnations: list[dict[str, Any]] = []
         self.events: Counter[str] = Counter()
+        self.log: Any = None
 
     def start(self) -> None:
-        log = open(self.folder / f"worker-{len(self.incarnations)}.log", "wb")  # kept open while the worker runs
-        self.process = subprocess.Popen([*IVR, "worker"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        self._close_log()
+        self.log = open(self.folder / f"worker-{len(self.incarnations)}.log", "wb")  # closed by stop()
+        self.process = subprocess.Popen([*IVR, "worker"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
                                         cwd=chaos.ROOT)
         self.started = time.monotonic()
         self.incarnations.append({"pid": self.process.pid, "rss_kib": []})
@@ -127,13 +130,21 @@ class Workers:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
 
 
 def web_rss(master: int) -> int:
     return sum(rss_kib(pid) for pid in children(master))
 
 
-def main(seconds: float = 1200.0, seed: int = 11) -> dict[str, Any]:
+def main(seconds: float = 1200.0, seed: int = 11,
+         restart_every: tuple[float, float] = (60, 150), lease: str = "30s") -> dict[str, Any]:
     rng = random.Random(seed)
     folder = Path(tempfile.mkdtemp(prefix="ivr-soak-"))
     stub = chaos.make_stub(rng)
@@ -141,7 +152,7 @@ def main(seconds: float = 1200.0, seed: int = 11) -> dict[str, Any]:
     queues = {"retry": {"delays": ["20s"], "max_attempts": 3, "ring_timeout": "10s", "min_talk_time": "2s"},
               "sla": {"clock": "wall", "deadline": "2h"}}
     report: dict[str, Any] = {"seconds": seconds}
-    with private_postgres() as pg, installation(folder, pg.url, stub=stub, queues=queues, lease="30s",
+    with private_postgres() as pg, installation(folder, pg.url, stub=stub, queues=queues, lease=lease,
                                                  wrap_up="2s") as inst:
         inst.env["TWILIO_AUTH_TOKEN"] = chaos.TOKEN
         seed_agents(pg.url, AGENTS)
@@ -158,7 +169,7 @@ def main(seconds: float = 1200.0, seed: int = 11) -> dict[str, Any]:
             api_refs: set[str] = set()
             phones: list[Phone] = []
             started = time.monotonic()
-            next_restart = started + rng.uniform(60, 150)
+            next_restart = started + rng.uniform(*restart_every)
             web_start = worker_start = 0
             tick = 0
             while time.monotonic() - started < seconds:
@@ -188,7 +199,7 @@ def main(seconds: float = 1200.0, seed: int = 11) -> dict[str, Any]:
                     workers.sample()
                 if now > next_restart:
                     workers.restart(rng)
-                    next_restart = now + rng.uniform(60, 150)
+                    next_restart = now + rng.uniform(*restart_every)
             # Traffic stops; the worker runs on until every call has ended and every lease has been settled.
             db = Database(pg.url)
 
@@ -205,10 +216,14 @@ def main(seconds: float = 1200.0, seed: int = 11) -> dict[str, Any]:
             network.stop.set()
             books = chaos.summarise(db, stub, network, Counter(), int(seconds))
             with db.session() as session:
-                stored_refs = set(session.scalars(select(Callback.reference)))
+                stored_refs = {r.replace("-", "") for r in session.scalars(select(Callback.reference))}
                 by_channel = Counter(session.scalars(select(Callback.channel)))
+                # Open callbacks are accounted for when they still have a next attempt before their deadline.
+                overdue_open = session.scalar(select(func.count()).select_from(Callback).where(
+                    Callback.status.in_(("pending", "dialing")), Callback.deadline_at <= datetime.now(UTC)))
             db.dispose()
-        heard = sum(1 for p in phones if any(re.search(r"[Yy]our reference is", a.said) for a in p.answers))
+        heard = {m.group(1).replace(" ", "") for p in phones for a in p.answers
+                 for m in [re.search(r"[Yy]our reference is ([A-Z0-9 ]+)\.", a.said)] if m}
         report.update({
             "inbound_calls": len(phones), "webhook_answers": dict(answers),
             "web_rss_mib": [round(web_start / 1024, 1), round(web_end / 1024, 1)],
@@ -217,8 +232,10 @@ def main(seconds: float = 1200.0, seed: int = 11) -> dict[str, Any]:
                                                                   round(w["rss_kib"][-1] / 1024, 1)]}
                                     for w in workers.incarnations if w["rss_kib"]],
             "worker_restarts": dict(workers.events),
-            "callbacks_requested_by_phone_heard": heard, "callbacks_by_channel": dict(by_channel),
-            "api_callbacks": len(api_refs), "api_callbacks_missing": len(api_refs - stored_refs),
+            "phone_references_heard": len(heard), "phone_references_missing": len(heard - stored_refs),
+            "callbacks_by_channel": dict(by_channel), "open_past_deadline": overdue_open,
+            "api_callbacks": len(api_refs),
+            "api_callbacks_missing": len({r.replace("-", "") for r in api_refs} - stored_refs),
             **{k: books[k] for k in ("callbacks", "by_status", "attempts", "calls_placed", "conversations",
                                      "duplicates", "stuck", "agents_leaked", "twiml_errors")},
         })

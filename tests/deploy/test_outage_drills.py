@@ -55,3 +55,19 @@ def test_web_restarted_while_a_caller_is_in_a_menu_the_next_webhook_continues_th
     print(report)
     assert report["continued_status"] == 200 and report["continued_twiml_valid"]
     assert report["same_as_steady_caller"]
+
+
+def test_a_short_soak_with_the_worker_restarted_keeps_every_callback_accounted_for(monkeypatch):
+    import bench.soak
+
+    monkeypatch.setattr(bench.soak, "WARM_UP", 10.0)
+    report = bench.soak.main(seconds=20, restart_every=(6, 10))
+    print(report)
+    assert report["worker_restarts"]  # at least one restart happened
+    assert report["callbacks"] >= 5 and report["api_callbacks_missing"] == 0
+    assert report["phone_references_heard"] > 0 and report["phone_references_missing"] == 0
+    assert report["open_past_deadline"] == 0
+    assert set(report["by_status"]) <= {"pending", "completed", "unreachable", "canceled"}
+    assert report["duplicates"] == 0 and report["stuck"] == 0 and report["agents_leaked"] == 0
+    assert report["twiml_errors"] == 0
+    assert not [k for k in report["webhook_answers"] if "not TwiML" in k or k.startswith("5")]
