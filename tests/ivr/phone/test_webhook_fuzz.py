@@ -131,3 +131,13 @@ def test_unsigned_fuzz_is_refused_before_anything_else(line):
         assert answer.status_code == 403
 
     fuzz()
+
+
+@pytest.mark.parametrize("query", ["attempt=99999999999999999999", "attempt=-3", "agent_call=9223372036854775808"])
+@pytest.mark.parametrize("path", ["/twilio/outbound/agent", "/twilio/outbound/customer", "/twilio/outbound/queue"])
+def test_an_id_beyond_any_row_in_our_own_url_is_an_unknown_call_not_a_500(line, path, query):
+    name, _, value = query.partition("=")
+    answer = signed(line, path, {name: value}, {"CallSid": "CA" + "2" * 32, "CallStatus": "in-progress"})
+    assert answer.status_code == 200
+    root = assert_valid_twiml(answer.data)
+    assert root.find(".//Dial") is None and root.find("Hangup") is not None
