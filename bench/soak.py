@@ -18,6 +18,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -239,6 +240,7 @@ def main(seconds: float = 1200.0, seed: int = 11,
             **{k: books[k] for k in ("callbacks", "by_status", "attempts", "calls_placed", "conversations",
                                      "duplicates", "stuck", "agents_leaked", "twiml_errors")},
         })
+    shutil.rmtree(folder, ignore_errors=True)  # kept (with the workers' logs) only when the run failed
     return report
 
 
