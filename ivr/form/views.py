@@ -35,7 +35,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callbacks.db import DatabaseUnavailable
 from callbacks.digits import to_ascii
-from callbacks.errors import CallbackError, Conflict, InvalidRequest, NotFound
+from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.guard import (
     OptedOut,
     TooManyCodes,
@@ -550,10 +550,8 @@ def _csrf_refused(exc: CSRFError) -> Response:
         try:
             expired = i18n.translate("This page had expired, so nothing was changed. Please try again.", lang)
             return _render_status(token, lang, messages=[expired], status=400)
-        except CallbackError:  # an unknown link: raised inside this handler it would become a 500
-            from ivr.web.errors import error_page
-
-            return error_page(404)
+        except NotFound as missing:  # raised inside an error handler, no other handler would catch it: a 500
+            return _not_found(missing)
     sub = Submission(values={name: (request.form.get(name) or "") for name in FIELDS})
     return _render_form(sub, lang, banner=i18n.translate("This form had expired, so nothing was sent. Please check "
                                                          "it and send it again.", lang), status=400)

@@ -19,6 +19,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from sqlalchemy.exc import InterfaceError, OperationalError
 from twilio.twiml.voice_response import VoiceResponse
 
 from callbacks import inbound_queue
@@ -35,6 +36,7 @@ from callbacks.attempts import (
     mark_bridged,
 )
 from callbacks.calls import ANSWERED_BY, CALL_STATUSES, TERMINAL_CALL_STATUSES, is_machine
+from callbacks.db import DatabaseUnavailable
 from callbacks.guard import OPT_OUT_KEY, OPTED_OUT, opt_out_on_call
 from callbacks.models import AgentCall, Attempt, InboundCall
 from callbacks.policy import retry_time_for_message
@@ -76,6 +78,7 @@ TEXTS = {
         "opted_out": "You will not be called by us again. If you change your mind, call us and press 1 when "
                      "asked. Goodbye.",
         "customer_opted_out": "The customer asked never to be called again. Goodbye.",
+        "unavailable": "Sorry, we cannot connect this call right now. Goodbye.",
     },
     "fa": {
         "whisper": "تماس برگشتی برای {who}، صف {queue}، زبان {language}. {note}برای وصل شدن ۱ را فشار دهید.",
@@ -100,6 +103,7 @@ TEXTS = {
         "opted_out": "دیگر با شما تماس نمی‌گیریم. اگر نظرتان عوض شد، با ما تماس بگیرید و وقتی پرسیدیم ۱ را فشار دهید. "
                      "خدانگهدار.",
         "customer_opted_out": "مشتری خواست دیگر هرگز با او تماس نگیریم. خدانگهدار.",
+        "unavailable": "متأسفیم، اکنون امکان وصل این تماس نیست. خدانگهدار.",
     },
 }
 
@@ -509,6 +513,21 @@ def queue_agent_done() -> Response:
         if not bridged:
             inbound_queue.note_outcome(session, agent_call_id, inbound_queue.CALLER_GONE)
     return _goodbye(language, "dial_done" if bridged else "caller_gone")
+
+
+def _database_down(exc: Exception) -> Response:
+    """The database is gone mid-call. A leg hears a short apology and hangs up: whether its attempt is still the
+    live one cannot be checked, so nobody is bridged (the attempt's lease runs out and the sweep settles it with
+    the provider). A status callback is refused with 503 and an empty document: Twilio does not retry it, and the
+    sweep reads the call's outcome from the provider instead. Either way Twilio gets TwiML, never an error page."""
+    log.error("database unavailable on %s: %s", request.path, exc)
+    if request.path == STATUS_PATH:
+        return Response(str(VoiceResponse()), status=503, mimetype="text/xml")
+    return _goodbye(runtime().centre.default_language, "unavailable")
+
+
+for _error in (DatabaseUnavailable, OperationalError, InterfaceError):
+    bp.register_error_handler(_error, _database_down)
 
 
 def init_app(app: Flask) -> None:

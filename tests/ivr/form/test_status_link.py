@@ -164,3 +164,10 @@ def test_canceling_through_an_unknown_link_is_a_404(client: Any) -> None:
     response = client.post("/callback/status/nope/cancel", data={"csrf_token": token})
 
     assert response.status_code == 404
+
+
+def test_canceling_through_an_unknown_link_without_a_csrf_token_is_a_404_not_a_500(client: Any) -> None:
+    response = client.post("/callback/status/nope/cancel?lang=en")
+
+    assert response.status_code == 404
+    assert text_of(response, "main").startswith("We cannot find this request")
