@@ -110,6 +110,7 @@ class Leg:
     child: str | None = None
     placed_live: bool = True
     dial_action: str | None = None
+    dial_done: str | None = None  # the <Dial action> Twilio requests on this leg when its child ends
 
 
 @dataclass
@@ -148,6 +149,17 @@ class Network:
             info = self.provider.calls.get(leg.sid)
             if info is not None and info.status == "canceled" and leg.status not in TERMINAL:
                 self.emit(leg, "canceled")
+        # A <Dial> whose second leg ended without a conversation (canceled, not answered) requests its action
+        # URL on the first leg, as Twilio does; our answer there says goodbye and the first leg hangs up.
+        for leg in list(self.legs.values()):
+            child = self.legs.get(leg.child or "")
+            if leg.stage == "dialing" and leg.status not in TERMINAL and child is not None and \
+                    child.status in TERMINAL:
+                if leg.dial_done is not None:
+                    root = self.twiml(leg.dial_done, {"CallSid": leg.sid, "DialCallStatus": child.status,
+                                                      "DialCallSid": child.sid})
+                    assert root.find("Dial") is None, "a dial-done answer must not dial again"
+                self.end(leg, "completed", 0)
         return [leg for leg in self.legs.values() if leg.status not in TERMINAL]
 
     def end(self, leg: Leg, status: str, talk: int = 0) -> None:
@@ -484,6 +496,7 @@ class PromiseModel(RuleBasedStateMachine):
         self.network.legs[child.sid] = Leg(child.sid, leg.attempt_id, other, leg.callback_id, number.get("url"),
                                            number.get("statusCallback"), parent=leg.sid)
         leg.child = child.sid
+        leg.dial_done = dial.get("action")
         leg.stage = "dialing"
         self.network.bridges += 1
 
