@@ -36,34 +36,12 @@ from sqlalchemy import func, select
 
 from bench import chaos
 from bench.drills import IVR, Phone, installation, private_postgres, seed_agents, wait_until
+from bench.harness import children, rss_kib
 from callbacks.db import Database
 from callbacks.models import Callback
 
 WARM_UP = 60.0
 AGENTS = 6
-
-
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process in KiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 class HttpClient:
