@@ -70,7 +70,7 @@ coverage: setup-test
 # Every benchmark table beside its peers (BENCH=quick for a short run): table, bench/results/*.json and a plot.
 bench: setup-test
 	$(BIN)/pip install --quiet -e '.[test,bench]'
-	@./scripts/install-bench-packages.sh
+	@./scripts/install-system-packages.sh wrk
 	$(BIN)/python -m bench $(if $(filter quick,$(BENCH)),--quick,)
 
 clean:

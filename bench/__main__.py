@@ -9,7 +9,7 @@ Tables: webhooks (phone tree vs Twilio's sample and bare WSGI), memory (RSS and 
 api (callback create), dialing (dispatcher vs the bare twilio client), claiming (claim vs raw SKIP LOCKED),
 tick (a worker's tick at rest over many open callbacks), sla (SLA figures over many callbacks).
 PostgreSQL must be reachable (BENCH_DATABASE_URL, default the local server); wrk must be installed
-(scripts/install-bench-packages.sh). The older figures (day, throughput, reports) stay: `python -m bench.run`,
+(scripts/install-system-packages.sh wrk). The older figures (day, throughput, reports) stay: `python -m bench.run`,
 `python -m bench.reports`.
 """
 

@@ -177,7 +177,7 @@ def _lua_script(requests: Sequence[Prepared]) -> str:
 def wrk_path() -> str:
     path = shutil.which("wrk")
     if path is None:
-        raise SystemExit("wrk is not installed: run scripts/install-bench-packages.sh (make bench does)")
+        raise SystemExit("wrk is not installed: run scripts/install-system-packages.sh wrk (make bench does)")
     return path
 
 

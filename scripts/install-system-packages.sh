@@ -4,6 +4,7 @@
 #   espeak-ng                       `ivr prompts render`: audio for languages Twilio's <Say> does not speak (Persian)
 #   systemd (systemd-analyze)       the service units under deploy/systemd are checked with `systemd-analyze verify`
 #   prometheus (promtool)           the alert rules under deploy/prometheus are checked and unit-tested with promtool
+# Arguments name more commands to have, each from the Debian package of the same name (`make bench`: wrk).
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,9 @@ missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+for extra in "$@"; do
+    command -v "$extra" >/dev/null 2>&1 || missing+=("$extra")
+done
 
 if [ ${#missing[@]} -eq 0 ]; then
     echo "system packages present: $(/usr/bin/chromium --version 2>/dev/null || echo chromium), $(espeak-ng --version 2>/dev/null | head -n 1), $(promtool --version 2>&1 | head -n 1)"
