@@ -411,10 +411,8 @@ def number_view() -> Response:
 @twilio_signed
 def confirm_view() -> Response:
     node_id, language = _offer_node()
-    try:
-        # Re-checked: the URL is signed by Twilio, but it is ours, so treat it as input all the same.
-        e164 = normalise(_param("num"), _centre().phone_numbers)
-    except PhoneNumberRejected:
+    e164 = _number_in_url()
+    if e164 is None:
         return _say(navigator.number_entry(_menu(), node_id, language, sorry=True))
     heard = _heard()
     result = navigator.confirm_input(_menu(), node_id, language, heard, e164)
@@ -426,9 +424,8 @@ def confirm_view() -> Response:
 def optin_view() -> Response:
     """The caller heard their number is on the do-not-call list: `1` takes it off and books the callback."""
     node_id, language = _offer_node()
-    try:
-        e164 = normalise(_param("num"), _centre().phone_numbers)
-    except PhoneNumberRejected:
+    e164 = _number_in_url()
+    if e164 is None:
         return _say(navigator.number_entry(_menu(), node_id, language, sorry=True))
     heard = _heard()
     result = navigator.opt_in_input(_menu(), node_id, language, heard, e164)
@@ -441,6 +438,15 @@ def optin_view() -> Response:
             remove_from_dnc(session, e164)
         log.info("%s opted back in by keypress on call %s", mask(e164), _param("CallSid", request.form))
     return _book_or_say(result, node_id, language, heard)
+
+
+def _number_in_url() -> str | None:
+    """The number our own read-back URL carries (`num`), checked again: the URL is signed by Twilio, but it is
+    ours, so it is input all the same. None when it is not a number we may call."""
+    try:
+        return normalise(_param("num"), _centre().phone_numbers)
+    except PhoneNumberRejected:
+        return None
 
 
 def _book_or_say(result: Step | RequestCallback, node_id: str, language: str, heard: CallerInput) -> Response:
