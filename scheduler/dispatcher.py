@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -128,15 +128,20 @@ def edf_order(order: str) -> list[Any]:
 
 def match_agents(due: list[Callback], agents: list[Agent]) -> list[tuple[Callback, Agent]]:
     """Give each callback, in dispatch order, a free agent who serves its queue: the most specialised one first,
-    so that an agent serving every queue stays free for a callback nobody else can take."""
-    free = list(agents)
+    so that an agent serving every queue stays free for a callback nobody else can take (among equals, the one
+    first in `agents`). One pass over each queue's candidates: a backlog of hundreds meets hundreds of agents."""
+    ranked = sorted(agents, key=lambda a: len(a.queues) if a.queues else 10**6)  # stable: keeps `agents`' order
+    candidates: dict[str, Iterator[Agent]] = {}
+    taken: set[int] = set()
     pairs = []
     for callback in due:
-        able = [a for a in free if serves(a, callback.queue)]
-        if not able:
+        queue = callback.queue
+        if queue not in candidates:
+            candidates[queue] = (a for a in ranked if serves(a, queue))
+        agent = next((a for a in candidates[queue] if id(a) not in taken), None)
+        if agent is None:
             continue
-        agent = min(able, key=lambda a: len(a.queues) if a.queues else 10**6)
-        free.remove(agent)
+        taken.add(id(agent))
         pairs.append((callback, agent))
     return pairs
 
