@@ -11,13 +11,13 @@ requests are quoted their SLA.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, bindparam, func, literal, null, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -228,6 +228,10 @@ class Snapshot:
     callers_waiting: int = 0
     # Every agent serves every queue: this reading holds for any queue.
     everyone: bool = False
+    # The queues whose callbacks were read (those sharing agents with the queue asked for).
+    queues: frozenset[str] = frozenset()
+    # Agent-seconds owed but not in the backlog's order (see BacklogCache): counted ahead of a new request.
+    extra: float = 0.0
 
 
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
@@ -244,13 +248,19 @@ def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCale
                Callback.status, Callback.window_end).where(Callback.status.in_(OPEN_STATUSES))
     ).all()
     work: list[Work] = []
+    # A callback's expected work and tail depend only on its queue, attempts made and kind: worked out once each.
+    shapes: dict[tuple[str, int, bool, bool], tuple[float, timedelta]] = {}
     for ident, queue, deadline, made, next_at, status, window_end in rows:
         config = centre.queues.get(queue)
         if config is None or queue not in queues:
             continue
-        work.append(work_for(queue, config, stats, deadline=deadline, attempts_made=made, ready_at=next_at,
-                             in_flight=status == DIALING, ident=ident, watch_every=watch_every,
-                             window=window_end is not None and window_end == deadline))
+        key = (queue, made, status == DIALING, window_end is not None and window_end == deadline)
+        shape = shapes.get(key)
+        if shape is None:
+            one = work_for(queue, config, stats, deadline=deadline, attempts_made=made, ready_at=next_at,
+                           in_flight=key[2], watch_every=watch_every, window=key[3])
+            shape = shapes[key] = (one.seconds, one.tail)
+        work.append(Work(deadline, shape[0], shape[1], queue, next_at, ident))
     # Live callers are served first (callbacks.inbound_queue): those waiting, and half of those talking.
     waiting = session.scalar(select(func.count()).select_from(InboundCall).where(waiting_filter(now))) or 0
     talking = session.scalar(
@@ -259,7 +269,8 @@ def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCale
     handle = inbound_handle(centre).total_seconds()
     ahead = handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
     everyone = all(not a.queues for a in agents)
-    return Snapshot(now, Backlog(now, capacity, work, ahead), stats, registered, spans, waiting, everyone)
+    return Snapshot(now, Backlog(now, capacity, work, ahead), stats, registered, spans, waiting, everyone,
+                    frozenset(queues))
 
 
 def ceiling_for(centre: ContactCentre, calendar: BusinessCalendar, queue_id: str, requested_at: datetime) -> datetime:
@@ -279,8 +290,144 @@ def quote_from(snapshot: Snapshot, centre: ContactCentre, calendar: BusinessCale
         # No agent registered with us: there is nothing to forecast from (a centre being set up).
         return Quote(sla_deadline, sla_deadline, "sla", None, "no agents registered")
     ceiling = max(ceiling_for(centre, calendar, queue_id, requested_at), sla_deadline)
+    ready = snapshot.now if window_start is None else max(window_start, snapshot.now)
     return snapshot.backlog.quote(queue_id, queue, snapshot.stats, sla_deadline, ceiling, watch_every=WATCH_EVERY,
-                                  ready_at=window_start, window=window)
+                                  ready_at=ready, window=window, extra=snapshot.extra)
+
+
+# -- quoting new requests: the backlog read once a second per process ----------------------------------------------
+QUOTE_READING_TTL = timedelta(seconds=1)
+# A callback whose id was handed out shortly before a reading may commit after it: ids this close below the
+# highest one read are looked at again on every quote (those the reading had are left out).
+LATE_COMMIT_IDS = 64
+
+
+@dataclass(frozen=True)
+class _Reading:
+    snapshot: Snapshot
+    top_id: int
+    # Ids the snapshot holds among the LATE_COMMIT_IDS up to top_id.
+    known: frozenset[int]
+    staffing: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LiveState:
+    """What a quote reads fresh on every request (see BacklogCache)."""
+
+    # Agents registered, on shift, their last change; shifts planned, the newest: a change means staffing changed.
+    staffing: tuple[Any, ...]
+    waiting: int
+    talking: int
+    # Since when the queue's quotes are flagged as beyond its SLA (None: they are not; see note_quote).
+    over_sla_since: datetime | None
+
+
+# The bound parameters of `live_state_columns`.
+LIVE_SINCE, LIVE_QUOTE_STATE = "live_waiting_since", "live_quote_state"
+
+
+def live_state_columns() -> list[Any]:
+    """The LiveState as scalar subqueries, for a caller to read in one statement with its own (`live_state_of`),
+    bound with `live_state_params`. Build it once: only its execution is per request."""
+    from callbacks.inbound_queue import OPEN_STATES, waiting_since
+
+    return [
+        select(func.count(Agent.id)).scalar_subquery(),
+        select(func.count(Agent.id)).where(Agent.on_shift.is_(True)).scalar_subquery(),
+        select(func.max(Agent.shift_changed_at)).scalar_subquery(),
+        select(func.count(AgentShift.id)).scalar_subquery(),
+        select(func.max(AgentShift.id)).scalar_subquery(),
+        select(func.count()).select_from(InboundCall).where(waiting_since(bindparam(LIVE_SINCE)))
+        .scalar_subquery(),
+        select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES)).scalar_subquery(),
+        select(DispatchState.at).where(DispatchState.name == bindparam(LIVE_QUOTE_STATE)).scalar_subquery(),
+    ]
+
+
+def live_state_params(now: datetime, queue_id: str) -> dict[str, Any]:
+    from callbacks.inbound_queue import MAX_WAIT
+
+    return {LIVE_SINCE: now - MAX_WAIT, LIVE_QUOTE_STATE: quote_state(queue_id)}
+
+
+def live_state_of(values: Sequence[Any]) -> LiveState:
+    return LiveState(tuple(values[:5]), int(values[5] or 0), int(values[6] or 0), values[7])
+
+
+_LIVE_STATE: Any = None
+
+
+def read_live_state(session: Session, now: datetime, queue_id: str) -> LiveState:
+    global _LIVE_STATE
+    if _LIVE_STATE is None:
+        _LIVE_STATE = select(*live_state_columns())
+    return live_state_of(session.execute(_LIVE_STATE, live_state_params(now, queue_id)).one())
+
+
+class BacklogCache:
+    """The open backlog for quoting new requests, read from the store at most every `ttl` of the injected clock,
+    per process (one reading per group of queues sharing agents).
+
+    Reading every open callback for every request made each request cost as much as the backlog was long. Between
+    readings a quote asks the store only what could make it too early: callbacks requested since (by any process;
+    each counted ahead of the new request with the expected work of a new request of its queue), the live callers
+    now, the agent time gone since the reading, and whether staffing changed (then it reads again). Callbacks that
+    ended since are still counted, so a quote is never earlier than a fresh reading's, only sometimes later
+    (by at most one `ttl` of requests). Left out: an agent's queues edited within the `ttl`.
+    """
+
+    def __init__(self, ttl: timedelta = QUOTE_READING_TTL):
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._readings: dict[str | None, tuple[datetime, _Reading]] = {}
+
+    def read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
+             now: datetime, queue_id: str, live: LiveState | None = None) -> Snapshot:
+        """The backlog as the quote for a request of `queue_id` placed `now` must see it (`live`: the LiveState
+        when the caller has just read it with its own statement)."""
+        live = live or read_live_state(session, now, queue_id)
+        with self._lock:
+            cached = self._readings.get(queue_id) or self._readings.get(None)
+        if (cached is None or not cached[0] <= now < cached[0] + self.ttl or cached[1].staffing != live.staffing):
+            return self._read(session, centre, calendar, stats, now, queue_id, live.staffing)
+        reading = cached[1]
+        snapshot = reading.snapshot
+        # One statement: requests since the reading (a count per queue), and those just below its highest id.
+        since = (select(Callback.queue, func.count().label("n"), null().label("id"))
+                 .where(Callback.id > reading.top_id, Callback.status.in_(OPEN_STATUSES))
+                 .group_by(Callback.queue))
+        late = select(Callback.queue, literal(1).label("n"), Callback.id).where(
+            Callback.id > reading.top_id - LATE_COMMIT_IDS, Callback.id <= reading.top_id,
+            Callback.status.in_(OPEN_STATUSES))
+        new: dict[str, int] = {}
+        row: Any
+        for row in session.execute(union_all(since, late)):
+            queue, count, ident = str(row[0]), int(row[1]), row[2]
+            if queue in snapshot.queues and (ident is None or ident not in reading.known):
+                new[queue] = new.get(queue, 0) + count
+        waiting, talking = live.waiting, live.talking
+        extra = sum(count * stats.remaining_work(centre.queues[queue].retry.max_attempts)
+                    for queue, count in new.items() if queue in centre.queues)
+        backlog = snapshot.backlog
+        capacity = backlog.capacity
+        handle = inbound_handle(centre).total_seconds()
+        ahead = handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
+        # The agent time between the reading and now is gone: it cannot do the work ahead of this request.
+        extra += max(0.0, ahead - backlog.ahead) + capacity.until(now)
+        return replace(snapshot, now=now, callers_waiting=waiting, extra=extra)
+
+    def _read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
+              now: datetime, queue_id: str, staffing: tuple[Any, ...]) -> Snapshot:
+        # The highest id first: a callback committed between this and the rows read is counted twice for a
+        # second (a later quote, never an earlier one).
+        top = session.scalar(select(func.max(Callback.id))) or 0
+        snapshot = read_backlog(session, centre, calendar, stats, now, queue_id)
+        known = frozenset(w.ident for w in snapshot.backlog.work
+                          if w.ident is not None and top - LATE_COMMIT_IDS < w.ident <= top)
+        with self._lock:
+            self._readings[None if snapshot.everyone else queue_id] = (now, _Reading(snapshot, top, known, staffing))
+        return snapshot
 
 
 # -- the supervisors' outlook ---------------------------------------------------------------------------------------
@@ -356,10 +503,15 @@ def outlook(db: Database, centre: ContactCentre, now: datetime, stats_cache: Sta
 
 
 # -- quotes beyond the SLA -----------------------------------------------------------------------------------------
+def quote_state(queue_id: str) -> str:
+    """The DispatchState row that says since when `queue_id`'s quotes exceed its SLA."""
+    return QUOTE_STATE + queue_id
+
+
 def note_quote(session: Session, centre: ContactCentre, queue_id: str, quote: Quote, now: datetime) -> Alert | None:
     """Remember whether `queue_id`'s quotes exceed its SLA; alert supervisors when they first do (once per episode,
     whichever process sees it first)."""
-    name = QUOTE_STATE + queue_id
+    name = quote_state(queue_id)
     over = quote.source != "sla"
     row = session.get(DispatchState, name)
     if row is None:
@@ -389,11 +541,13 @@ def note_quote(session: Session, centre: ContactCentre, queue_id: str, quote: Qu
 
 
 def over_sla_since(session: Session, queue_id: str) -> datetime | None:
-    row = session.get(DispatchState, QUOTE_STATE + queue_id)
+    row = session.get(DispatchState, quote_state(queue_id))
     return row.at if row is not None else None
 
 
 __all__ = [
+    "BacklogCache",
+    "LiveState",
     "Outlook",
     "QueueOutlook",
     "Snapshot",
@@ -402,12 +556,17 @@ __all__ = [
     "arrival_rates",
     "ceiling_for",
     "centre_defaults",
+    "live_state_columns",
+    "live_state_of",
+    "live_state_params",
     "note_quote",
     "opening_spans",
     "outlook",
     "plan_shift",
     "quote_from",
+    "quote_state",
     "read_backlog",
+    "read_live_state",
     "read_staffing",
     "read_stats",
     "staffed_spans",

@@ -321,12 +321,14 @@ class Backlog:
     # -- a new request ---------------------------------------------------------------------------------------------
     def quote(self, queue_id: str, queue: Queue, stats: AttemptStats, sla_deadline: datetime,
               ceiling: datetime, *, watch_every: timedelta = timedelta(minutes=1), ready_at: datetime | None = None,
-              window: bool = False) -> Quote:
+              window: bool = False, extra: float = 0.0) -> Quote:
         """The deadline to promise a request of `queue_id` placed now (its SLA would be `sla_deadline`).
 
         The earliest deadline D from the SLA on at which the request, put in deadline order, starts in time with
         the queue's margin to spare, and no promise after it that is safe now is pushed into risk. For a
-        customer's window, `sla_deadline` is the window's end and `ready_at` its start.
+        customer's window, `sla_deadline` is the window's end and `ready_at` its start. `extra`: agent-seconds
+        known to be owed but not in this backlog's order (requests taken since it was read): counted ahead of the
+        request and against every later promise's room, so the quote is never earlier than with them in order.
         """
         ready = max(ready_at or self.now, self.now)
         new = work_for(queue_id, queue, stats, deadline=sla_deadline, attempts_made=0, ready_at=ready,
@@ -336,7 +338,7 @@ class Backlog:
         start: datetime | None = None
         found: datetime | None = None
         while k <= len(self.work):
-            before = self._before[k] if k < len(self.work) else self._total
+            before = (self._before[k] if k < len(self.work) else self._total) + extra
             start = self._start(before, ready, new.tail)
             if start is None:
                 break
@@ -345,7 +347,7 @@ class Backlog:
             # Within the SLA the margin is not asked for; beyond it, the quote is the forecast plus the margin.
             candidate = max(low, needed if needed <= sla_deadline else needed + margin)
             high = self._deadlines[k] if k < len(self.work) else None
-            if (high is None or candidate < high) and self._spare_after[k] >= new.seconds:
+            if (high is None or candidate < high) and self._spare_after[k] >= new.seconds + extra:
                 found = candidate
                 break
             k += 1

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Update, delete, func, select, update
+from sqlalchemy import BindParameter, CursorResult, Exists, Update, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -103,6 +103,11 @@ class TooManyCodes(CallbackError):
 # -- do not call -------------------------------------------------------------------------------------------------
 def is_opted_out(session: Session, phone: str) -> bool:
     return session.get(DoNotCall, phone) is not None
+
+
+def opted_out_clause(phone: str | BindParameter[Any]) -> Exists:
+    """True when `phone` (E.164) is on the do-not-call list, for a caller's own statement."""
+    return select(DoNotCall.phone).where(DoNotCall.phone == phone).exists()
 
 
 def refuse_if_opted_out(session: Session, phone: str) -> None:
@@ -460,6 +465,7 @@ __all__ = [
     "needs_code",
     "never_call",
     "opt_out_on_call",
+    "opted_out_clause",
     "refuse_if_opted_out",
     "remove_from_dnc",
     "screen_due",

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, and_, func, or_, select, update
+from sqlalchemy import BindParameter, CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from callbacks.attempts import AGENT_MISSED_PAUSE, LegStatus, free_agent, known_call_sids, reserve_agent
@@ -80,6 +80,12 @@ def start_agent_call(session: Session, queue: str, agent: Agent, *, worker_id: s
 # -- who waits, who is being rung ----------------------------------------------------------------------------------
 def waiting_filter(now: datetime) -> Any:
     """Callers in a queue now, from our own records: enqueued, not answered, not ended, not left for the offer."""
+    return waiting_since(now - MAX_WAIT)
+
+
+def waiting_since(since: datetime | BindParameter[Any]) -> Any:
+    """`waiting_filter` for callers enqueued from `since` (now - MAX_WAIT; a bound parameter in a statement built
+    once)."""
     return and_(
         InboundCall.enqueued_at.is_not(None),
         InboundCall.answered_at.is_(None),
@@ -87,7 +93,7 @@ def waiting_filter(now: datetime) -> Any:
         InboundCall.queue.is_not(None),
         # Pressing 1 in the queue (the callback offer) moves the journey's outcome away from "human".
         InboundCall.outcome == "human",
-        InboundCall.enqueued_at >= now - MAX_WAIT,
+        InboundCall.enqueued_at >= since,
     )
 
 

@@ -9,19 +9,28 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from callbacks.alerts import raise_alert
 from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
-from callbacks.capacity import StatsCache, note_quote, quote_from, read_backlog
+from callbacks.capacity import (
+    BacklogCache,
+    LiveState,
+    StatsCache,
+    live_state_columns,
+    live_state_of,
+    live_state_params,
+    note_quote,
+    quote_from,
+)
 from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.forecast import Quote
-from callbacks.guard import refuse_if_opted_out
+from callbacks.guard import OptedOut, opted_out_clause
 from callbacks.history import record_event
 from callbacks.logs import current_request_id
 from callbacks.models import (
@@ -88,6 +97,14 @@ class CallbackService:
         self.clock = clock
         self.calendar = BusinessCalendar.for_centre(centre)
         self.stats = StatsCache()
+        self.backlogs = BacklogCache()
+        # What every request reads first, in one statement: the do-not-call list, the open request for the number
+        # and queue, and what the quote reads fresh (built once; bound per request).
+        self._request_reads = select(
+            opted_out_clause(bindparam("phone")),
+            select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
+                                      Callback.status.in_(OPEN_STATUSES)).limit(1).scalar_subquery(),
+            *live_state_columns())
 
     # -- validation -------------------------------------------------------------------------------------------
     def validate_phone(self, raw: object) -> str:
@@ -154,7 +171,7 @@ class CallbackService:
                 shared = None
                 for queue_id, queue in self.centre.queues.items():
                     if shared is None or not shared.everyone:
-                        shared = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+                        shared = self.backlogs.read(session, self.centre, self.calendar, stats, now, queue_id)
                     sla = queue_deadline(queue, now, self.calendar)
                     out[queue_id] = quote_from(shared, self.centre, self.calendar, queue_id, now, sla)
         except (OperationalError, InterfaceError) as exc:
@@ -162,14 +179,14 @@ class CallbackService:
         return out
 
     def _quote(self, session: Session, queue_id: str, requested_at: datetime, deadline: datetime, now: datetime,
-               window_start: datetime | None = None) -> Quote:
+               window_start: datetime | None = None, live: LiveState | None = None) -> Quote:
         stats = self.stats.get(session, self.centre, now)
-        snapshot = read_backlog(session, self.centre, self.calendar, stats, now, queue_id)
+        snapshot = self.backlogs.read(session, self.centre, self.calendar, stats, now, queue_id, live)
         return quote_from(snapshot, self.centre, self.calendar, queue_id, requested_at, deadline,
                           window_start=window_start, window=window_start is not None)
 
     def _promise(self, session: Session, queue_id: str, requested_at: datetime, promise: Promise,
-                 window_end: datetime | None, now: datetime, recorded_late: bool) -> Quote:
+                 window_end: datetime | None, now: datetime, recorded_late: bool, live: LiveState) -> Quote:
         """The deadline a new request gets: the SLA (or the customer's window) when the forecast keeps it, else an
         honest later time; a window the forecast cannot keep is refused with the earliest time we can."""
         sla = queue_deadline(self.centre.queue(queue_id), requested_at, self.calendar)
@@ -178,11 +195,11 @@ class CallbackService:
             return Quote(promise.deadline_at, sla, promise.deadline_from, None)
         if promise.deadline_from == "window":
             kept = self._quote(session, queue_id, requested_at, promise.deadline_at, now,
-                               window_start=promise.first_attempt_at)
+                               window_start=promise.first_attempt_at, live=live)
             if kept.source != "sla":
                 self._window_unavailable(kept)
             return Quote(promise.deadline_at, sla, "window", kept.start)
-        quote = self._quote(session, queue_id, requested_at, sla, now)
+        quote = self._quote(session, queue_id, requested_at, sla, now, live=live)
         if window_end is not None and quote.deadline > window_end:
             self._window_unavailable(quote)
         return quote
@@ -229,47 +246,44 @@ class CallbackService:
         promise = promise_for(queue_cfg, requested_at, self.calendar, window_start, window_end)
         next_attempt_at = max(promise.first_attempt_at, now)
 
-        # Before anything else is read or stored: a number that asked never to be called gets nothing.
-        try:
-            with self.db.session() as session:
-                refuse_if_opted_out(session, e164)
-        except (OperationalError, InterfaceError) as exc:
-            raise _db_guard(exc) from exc
-        existing = self._open_request(e164, queue_id)
-        if existing is not None:
-            return RequestResult(existing, created=False)
         token = secrets.token_urlsafe(24)
         try:
+            # One transaction: the do-not-call list, the open request for the number, the quote and the row.
             with self.db.session() as session:
+                # One statement: the do-not-call list, the open request, what the quote reads fresh every time.
+                opted_out, open_id, *live_values = session.execute(
+                    self._request_reads, {"phone": e164, "queue": queue_id, **live_state_params(now, queue_id)}).one()
+                # Before anything else is read or stored: a number that asked never to be called gets nothing.
+                if opted_out:
+                    raise OptedOut()
+                if open_id is not None:
+                    return RequestResult(session.get_one(Callback, open_id), created=False)
+                live = live_state_of(live_values)
                 quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
-                                      recorded_late=taken_at is not None)
-        except (OperationalError, InterfaceError) as exc:
-            raise _db_guard(exc) from exc
-        callback = Callback(
-            public_id=uuid.uuid4().hex,
-            reference=new_reference(),
-            status_token_hash=token_hash(token),
-            queue=queue_id,
-            phone=e164,
-            name=name,
-            language=lang,
-            note=note,
-            channel=channel,
-            status=PENDING,
-            priority=queue_cfg.priority,
-            requested_at=requested_at,
-            window_start=window_start,
-            window_end=window_end,
-            deadline_at=quote.deadline,
-            sla_deadline_at=quote.sla_deadline,
-            deadline_from=quote.source,
-            next_attempt_at=next_attempt_at,
-            attempts_made=0,
-            version=1,
-            api_key_id=api_key_id,
-        )
-        try:
-            with self.db.session() as session:
+                                      recorded_late=taken_at is not None, live=live)
+                callback = Callback(
+                    public_id=uuid.uuid4().hex,
+                    reference=new_reference(),
+                    status_token_hash=token_hash(token),
+                    queue=queue_id,
+                    phone=e164,
+                    name=name,
+                    language=lang,
+                    note=note,
+                    channel=channel,
+                    status=PENDING,
+                    priority=queue_cfg.priority,
+                    requested_at=requested_at,
+                    window_start=window_start,
+                    window_end=window_end,
+                    deadline_at=quote.deadline,
+                    sla_deadline_at=quote.sla_deadline,
+                    deadline_from=quote.source,
+                    next_attempt_at=next_attempt_at,
+                    attempts_made=0,
+                    version=1,
+                    api_key_id=api_key_id,
+                )
                 session.add(callback)
                 session.flush()
                 record_event(
@@ -283,7 +297,7 @@ class CallbackService:
                     details=_request_details(channel, e164, quote, requested_at, taken,
                                              recorded_late=taken_at is not None),
                 )
-                self._after_promise(session, callback, quote, token, now)
+                self._after_promise(session, callback, quote, token, now, flagged=live.over_sla_since is not None)
         except IntegrityError:
             # Another request for the same number and queue won the race (the partial unique index).
             existing = self._open_request(e164, queue_id)
@@ -294,10 +308,12 @@ class CallbackService:
             raise _db_guard(exc) from exc
         return RequestResult(callback, created=True, status_token=token)
 
-    def _after_promise(self, session: Session, callback: Callback, quote: Quote, token: str, now: datetime) -> None:
+    def _after_promise(self, session: Session, callback: Callback, quote: Quote, token: str, now: datetime, *,
+                       flagged: bool) -> None:
         """In the request's transaction: supervisors hear when quotes first exceed the SLA or a customer was told
-        we are overloaded (that promise is at risk from the start); the customer's SMS is queued."""
-        if quote.source in ("sla", "forecast", "ceiling"):
+        we are overloaded (that promise is at risk from the start); the customer's SMS is queued. `flagged`: the
+        queue's quotes were flagged as beyond its SLA when this request read (only a change is written)."""
+        if quote.source in ("sla", "forecast", "ceiling") and (quote.source != "sla") != flagged:
             note_quote(session, self.centre, callback.queue, quote, now)
         if quote.overloaded:
             reason = f"overloaded: the forecast is beyond the queue's ceiling ({quote.why})"[:300]
@@ -331,11 +347,7 @@ class CallbackService:
     def _open_request(self, e164: str, queue_id: str) -> Callback | None:
         try:
             with self.db.session() as session:
-                return session.scalar(
-                    select(Callback).where(
-                        Callback.phone == e164, Callback.queue == queue_id, Callback.status.in_(OPEN_STATUSES)
-                    )
-                )
+                return _open_request(session, e164, queue_id)
         except (OperationalError, InterfaceError) as exc:
             raise _db_guard(exc) from exc
 
@@ -413,6 +425,11 @@ class CallbackService:
 
 
 __all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start"]
+
+
+def _open_request(session: Session, e164: str, queue_id: str) -> Callback | None:
+    return session.scalar(
+        select(Callback).where(Callback.phone == e164, Callback.queue == queue_id, Callback.status.in_(OPEN_STATUSES)))
 
 
 def _taken_time(now: datetime, taken_at: datetime | None) -> datetime:

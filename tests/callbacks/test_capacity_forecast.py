@@ -243,3 +243,46 @@ def test_supervisors_hear_once_when_quotes_first_exceed_the_sla_and_again_after_
     assert watchdog.watch_quotes(clock.now()) == []  # back at the SLA: the episode ends
     set_shift(db, name, False, clock.now())
     assert len(watchdog.watch_quotes(clock.now())) == 3 and alerts() == 6
+
+
+# -- the reading each process keeps for a second (callbacks.capacity.BacklogCache) ------------------------------------
+def test_a_process_counts_the_requests_another_process_took_since_it_last_read_the_backlog(db, centre):
+    web_1, clock = service_at(db, centre, SUNDAY_10)
+    web_2 = CallbackService(db, centre, clock)
+    agents(db, clock, 1)
+    first = web_2.request(phone=phone(0), channel="api", actor="t").callback  # web_2 reads the backlog now
+    assert first.deadline_from == "sla"
+    for i in range(1, 40):  # the same second, through the other process
+        web_1.request(phone=phone(i), channel="api", actor="t")
+    fresh = CallbackService(db, centre, clock).quote("general")
+    late = web_2.request(phone=phone(99), channel="api", actor="t").callback
+    # Forty callbacks for one agent: beyond the SLA, and never earlier than a fresh reading of the store says.
+    assert fresh.source == "forecast"
+    assert late.deadline_from == "forecast"
+    assert late.deadline_at >= fresh.deadline
+    assert Watchdog(db, centre, clock, worker_id="w").forecast(clock.now()) == []
+
+
+def test_a_process_sees_at_once_that_the_agents_left_even_within_its_second(db, centre):
+    service, clock = service_at(db, centre, SUNDAY_10)
+    names = agents(db, clock, 2)
+    assert service.request(phone=phone(1), channel="api", actor="t").callback.deadline_from == "sla"
+    for name in names:
+        set_shift(db, name, False, clock.now())
+    # Same instant, the reading is still fresh by the clock: the change in staffing makes it read again.
+    assert service.request(phone=phone(2), channel="api", actor="t").callback.deadline_from == "ceiling"
+
+
+def test_callbacks_canceled_count_until_the_next_reading_a_second_later_then_the_sla_is_back(db, centre):
+    service, clock = service_at(db, centre, SUNDAY_10)
+    agents(db, clock, 1)
+    burst = [service.request(phone=phone(i), channel="api", actor="t").callback for i in range(40)]
+    clock.advance(seconds=1)
+    assert service.quote("general").source == "forecast"  # read again: the forty are in the reading
+    for callback in burst:
+        service.cancel(callback.public_id, actor="t")
+    # Within the second the reading still counts them (a later promise, never an earlier one).
+    assert service.quote("general").source == "forecast"
+    clock.advance(seconds=1)
+    assert service.quote("general").source == "sla"
+    assert service.request(phone=phone(99), channel="api", actor="t").callback.deadline_from == "sla"

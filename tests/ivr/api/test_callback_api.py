@@ -240,7 +240,7 @@ def test_a_database_outage_is_503_with_retry_after_and_nothing_half_written(api,
     def down(*args, **kwargs):
         raise OperationalError("INSERT", {}, Exception("server closed the connection unexpectedly"))
 
-    monkeypatch.setattr(service, "_open_request", down)
+    monkeypatch.setattr(service.db, "session", down)
     response = api("POST", "/api/v1/callbacks", json={"phone": "09121234567"})
     assert response.status_code == 503
     assert response.get_json()["error"]["code"] == "database_unavailable"
