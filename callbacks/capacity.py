@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, func, literal, null, select, union_all, update
+from sqlalchemy import CompoundSelect, CursorResult, bindparam, func, literal, null, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -365,6 +365,16 @@ def read_live_state(session: Session, now: datetime, queue_id: str) -> LiveState
     return live_state_of(session.execute(_LIVE_STATE, live_state_params(now, queue_id)).one())
 
 
+# One statement, built once: the open callbacks requested since a reading (a count per queue, above its highest id
+# `top`) and those just below that id (from `low`), which may have committed after it.
+_SINCE: CompoundSelect[Any] = union_all(
+    select(Callback.queue, func.count().label("n"), null().label("id"))
+    .where(Callback.id > bindparam("top"), Callback.status.in_(OPEN_STATUSES)).group_by(Callback.queue),
+    select(Callback.queue, literal(1).label("n"), Callback.id)
+    .where(Callback.id > bindparam("low"), Callback.id <= bindparam("top"), Callback.status.in_(OPEN_STATUSES)),
+)
+
+
 class BacklogCache:
     """The open backlog for quoting new requests, read from the store at most every `ttl` of the injected clock,
     per process (one reading per group of queues sharing agents).
@@ -393,16 +403,9 @@ class BacklogCache:
             return self._read(session, centre, calendar, stats, now, queue_id, live.staffing)
         reading = cached[1]
         snapshot = reading.snapshot
-        # One statement: requests since the reading (a count per queue), and those just below its highest id.
-        since = (select(Callback.queue, func.count().label("n"), null().label("id"))
-                 .where(Callback.id > reading.top_id, Callback.status.in_(OPEN_STATUSES))
-                 .group_by(Callback.queue))
-        late = select(Callback.queue, literal(1).label("n"), Callback.id).where(
-            Callback.id > reading.top_id - LATE_COMMIT_IDS, Callback.id <= reading.top_id,
-            Callback.status.in_(OPEN_STATUSES))
         new: dict[str, int] = {}
         row: Any
-        for row in session.execute(union_all(since, late)):
+        for row in session.execute(_SINCE, {"top": reading.top_id, "low": reading.top_id - LATE_COMMIT_IDS}):
             queue, count, ident = str(row[0]), int(row[1]), row[2]
             if queue in snapshot.queues and (ident is None or ident not in reading.known):
                 new[queue] = new.get(queue, 0) + count
