@@ -531,4 +531,8 @@ for _error in (DatabaseUnavailable, OperationalError, InterfaceError):
 
 
 def init_app(app: Flask) -> None:
+    # Signed by Twilio, about our own calls: nothing for the limiter to count (see ivr.phone.webhooks).
+    from ivr.web.ratelimit import exempt_twilio_blueprint
+
+    exempt_twilio_blueprint(bp)
     app.register_blueprint(bp)

@@ -657,9 +657,9 @@ def init_app(app: Flask, *, timebox_seconds: float | None = None) -> None:
         rt.spool = spool
         _start_spool_replay(app, rt, voice)
     # Only Twilio gets in (signed), and a caller must never hear a rate limit: nothing for the limiter to count.
-    from ivr.web.ratelimit import limiter
+    from ivr.web.ratelimit import exempt_twilio_blueprint
 
-    limiter.exempt(bp)
+    exempt_twilio_blueprint(bp)
     app.register_blueprint(bp)
 
 

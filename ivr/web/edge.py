@@ -16,8 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Blueprint, Flask, Request, Response, request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callbacks.errors import InvalidRequest
@@ -201,8 +202,32 @@ def security_headers(response: Response, *, https: bool) -> Response:
     return response
 
 
+# Blueprints only Twilio calls (signed webhooks): nothing for the rate limiter to count (ivr.web.ratelimit).
+# Filled by `twilio_only`.
+TWILIO_BLUEPRINTS: set[str] = set()
+# Where their webhooks live: no browser behind them, so no session cookie to read or sign (the session is opened
+# before the URL is matched to a blueprint, hence the path).
+TWILIO_PATH = "/twilio/"
+
+
+def twilio_only(bp: Blueprint) -> None:
+    """Mark `bp` as called by Twilio alone (see TWILIO_BLUEPRINTS)."""
+    TWILIO_BLUEPRINTS.add(bp.name)
+
+
+class BrowserSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, except for Twilio's webhooks: a null session there (nothing to parse or sign
+    on the busiest requests; a webhook that wrote to it would fail loudly)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(TWILIO_PATH):
+            return None
+        return super().open_session(app, request)
+
+
 def init_app(app: Flask, *, trusted_proxies: str, https: bool) -> None:
     app.json = BoundedJSON(app)
+    app.session_interface = BrowserSessions()
     apply_trusted_proxies(app, trusted_proxies)
     app.before_request(check_inputs)
 
@@ -211,5 +236,19 @@ def init_app(app: Flask, *, trusted_proxies: str, https: bool) -> None:
         return security_headers(response, https=https)
 
 
-__all__ = ["MAX_JSON_DEPTH", "BoundedJSON", "TrustedNetworks", "apply_trusted_proxies", "bad_text", "check_inputs",
-           "init_app", "security_headers", "time_in_range", "whole_number"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "TWILIO_BLUEPRINTS",
+    "TWILIO_PATH",
+    "BoundedJSON",
+    "BrowserSessions",
+    "TrustedNetworks",
+    "apply_trusted_proxies",
+    "bad_text",
+    "check_inputs",
+    "init_app",
+    "security_headers",
+    "time_in_range",
+    "twilio_only",
+    "whole_number",
+]

@@ -8,13 +8,14 @@ from __future__ import annotations
 import math
 import time
 
-from flask import Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import parse
 
 from callbacks.errors import CallbackError
 from ivr.runtime import runtime
+from ivr.web.edge import TWILIO_BLUEPRINTS, twilio_only
 from ivr.web.http import api_error
 
 
@@ -44,6 +45,19 @@ limiter = Limiter(
     in_memory_fallback_enabled=True,
     swallow_errors=True,
 )
+
+
+@limiter.request_filter
+def _twilio_webhook() -> bool:
+    # The limiter's first question: Twilio's webhooks (never limited: a caller must never hear a rate limit) skip
+    # the resolution of limits an exempt blueprint still goes through.
+    return request.blueprint in TWILIO_BLUEPRINTS
+
+
+def exempt_twilio_blueprint(bp: Blueprint) -> None:
+    """`bp` is called by Twilio alone: never counted, no browser session (ivr.web.edge.twilio_only)."""
+    limiter.exempt(bp)
+    twilio_only(bp)
 
 
 def per_client_limit() -> str:
