@@ -47,7 +47,7 @@ from callbacks.models import Attempt, Callback, CallbackEvent
 from config.settings import EXAMPLE_CONFIG
 
 ROOT = Path(__file__).resolve().parents[1]
-IVR = [sys.executable, "-c", "from cli.main import main; main()"]
+IVR = [sys.executable, "-c", "from cli.entry import main; main()"]
 PUBLIC = "https://support.example.com"
 TOKEN = "drill-token"
 ACCOUNT = "AC" + "0123456789abcdef" * 2

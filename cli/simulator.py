@@ -67,7 +67,7 @@ def _wait_for_port(host: str, port: int, seconds: float = 30) -> bool:
 
 def _start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
     """`ivr worker` as its own process, as in production (the SQLite lock allows this one worker)."""
-    worker = subprocess.Popen([sys.executable, "-c", "from cli.main import main; main()", "worker"], env=env,
+    worker = subprocess.Popen([sys.executable, "-c", "from cli.entry import main; main()", "worker"], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     def relay() -> None:

@@ -22,7 +22,7 @@ from twilio.request_validator import RequestValidator
 
 from tests.conftest import ROOT
 
-IVR = [sys.executable, "-c", "from cli.main import main; main()"]
+IVR = [sys.executable, "-c", "from cli.entry import main; main()"]
 PUBLIC = "https://support.example.com"
 TOKEN = "gunicorn-test-token"
 

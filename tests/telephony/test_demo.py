@@ -146,7 +146,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
            "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}"}
     for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TELEPHONY", "IVR_CONFIG", "TWILIO_API_BASE_URL"):
         env.pop(name, None)
-    ivr = [sys.executable, "-c", "from cli.main import main; main()"]
+    ivr = [sys.executable, "-c", "from cli.entry import main; main()"]
     log = (tmp_path / "demo.log").open("wb")
     server = subprocess.Popen([*ivr, "demo", "--port", str(port)], cwd=ROOT, env=env, stdout=log,
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -178,7 +178,7 @@ def test_ivr_demo_takes_a_call_and_the_worker_completes_the_callback_within_a_mi
 ) -> None:
     url, env = demo
     env.pop("IVR_CONFIG")
-    key = subprocess.run([sys.executable, "-c", "from cli.main import main; main()", "api-key", "create", "demo-test",
+    key = subprocess.run([sys.executable, "-c", "from cli.entry import main; main()", "api-key", "create", "demo-test",
                           "--scope", "all"],  # it reads the phone's callbacks, not its own
                          cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout.strip()
     marks = drive_callback(url)
