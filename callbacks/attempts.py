@@ -141,7 +141,7 @@ def _talked(attempt: Attempt, min_talk_time: timedelta) -> str:
 
 
 # -- agents ------------------------------------------------------------------------------------------------------
-def serves(agent: Agent, queue: str) -> bool:
+def serves(agent: Agent | FreeAgent, queue: str) -> bool:
     return not agent.queues or queue in agent.queues
 
 
@@ -231,6 +231,30 @@ def release_orphaned_agents(session: Session, now: datetime) -> list[int]:
 
 # -- starting attempts (the claim) -------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class DueCallback:
+    """What a claim reads of a due callback it locked (a few columns, not the whole row)."""
+
+    id: int
+    phone: str
+    queue: str
+    deadline_at: datetime
+
+
+@dataclass(frozen=True)
+class FreeAgent:
+    """What a claim reads of a free agent it locked."""
+
+    id: int
+    phone: str
+    queues: list[Any]
+
+
+def free_agents_to_claim(now: datetime) -> Any:
+    """`free_agents_query` reading only what a claim needs of each agent, in the same order."""
+    return free_agents_query(now).with_only_columns(Agent.id, Agent.phone, Agent.queues)
+
+
+@dataclass(frozen=True)
 class Started:
     """An attempt just started for a claimed callback: the call to place, and until when it may be placed."""
 
@@ -245,7 +269,7 @@ class Started:
 
 
 def start_attempts(
-    session: Session, centre: ContactCentre, pairs: Sequence[tuple[Callback, Agent]], *, worker_id: str,
+    session: Session, centre: ContactCentre, pairs: Sequence[tuple[DueCallback, FreeAgent]], *, worker_id: str,
     provider: str, now: datetime, lease: timedelta,
 ) -> list[Started]:
     """Start one attempt per (callback, agent) pair in a few set-based statements: the callback becomes `dialing`
@@ -743,6 +767,8 @@ __all__ = [
     "SETTLE",
     "SKEW",
     "STATUS_PATH",
+    "DueCallback",
+    "FreeAgent",
     "LegStatus",
     "Placed",
     "Started",
