@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, String, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import CursorResult, String, and_, bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from callbacks.calls import (
@@ -95,9 +95,13 @@ def attempt_url(base_url: str, path: str, attempt_id: int, **params: str) -> str
     return f"{base_url.rstrip('/')}{path}?{query}"
 
 
+# `Agent.busy_call_sid` while an attempt of ours has the agent: this, then the attempt's id.
+RESERVED_FOR_ATTEMPT = "attempt:"
+
+
 def reservation_token(attempt_id: int) -> str:
     """What `Agent.busy_call_sid` holds while an attempt of ours has the agent."""
-    return f"attempt:{attempt_id}"
+    return f"{RESERVED_FOR_ATTEMPT}{attempt_id}"
 
 
 # -- outcomes ----------------------------------------------------------------------------------------------------
@@ -141,7 +145,7 @@ def _talked(attempt: Attempt, min_talk_time: timedelta) -> str:
 
 
 # -- agents ------------------------------------------------------------------------------------------------------
-def serves(agent: Agent, queue: str) -> bool:
+def serves(agent: Agent | FreeAgent, queue: str) -> bool:
     return not agent.queues or queue in agent.queues
 
 
@@ -231,6 +235,30 @@ def release_orphaned_agents(session: Session, now: datetime) -> list[int]:
 
 # -- starting attempts (the claim) -------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class DueCallback:
+    """What a claim reads of a due callback it locked (a few columns, not the whole row)."""
+
+    id: int
+    phone: str
+    queue: str
+    deadline_at: datetime
+
+
+@dataclass(frozen=True)
+class FreeAgent:
+    """What a claim reads of a free agent it locked."""
+
+    id: int
+    phone: str
+    queues: list[Any]
+
+
+def free_agents_to_claim(now: datetime) -> Any:
+    """`free_agents_query` reading only what a claim needs of each agent, in the same order."""
+    return free_agents_query(now).with_only_columns(Agent.id, Agent.phone, Agent.queues)
+
+
+@dataclass(frozen=True)
 class Started:
     """An attempt just started for a claimed callback: the call to place, and until when it may be placed."""
 
@@ -245,23 +273,39 @@ class Started:
 
 
 def start_attempts(
-    session: Session, centre: ContactCentre, pairs: Sequence[tuple[Callback, Agent]], *, worker_id: str,
+    session: Session, centre: ContactCentre, pairs: Sequence[tuple[DueCallback, FreeAgent]], *, worker_id: str,
     provider: str, now: datetime, lease: timedelta,
 ) -> list[Started]:
-    """Start one attempt per (callback, agent) pair in a few set-based statements: the callback becomes `dialing`
-    and names the attempt as its live one, a history row is written, the agent is reserved.
+    """Start one attempt per (callback, agent) pair: the attempt is written (numbered after the callback's last
+    one, leased until `now + lease`), the callback becomes `dialing` and names the attempt as its live one, a
+    history row is written, the agent is reserved. One statement on PostgreSQL, a few set-based ones elsewhere.
 
     The rows must be locked by the caller (`FOR UPDATE SKIP LOCKED` on PostgreSQL, `BEGIN IMMEDIATE` on SQLite).
     """
     if not pairs:
         return []
     until = now + lease
+    orders: dict[int, str] = {cb.id: centre.queue(cb.queue).dial_order for cb, _a in pairs}
+    one_statement = session.get_bind().dialect.name == "postgresql"
+    start = _start_in_one_statement if one_statement else _start_statement_by_statement
+    attempt_ids = start(session, pairs, orders, worker_id=worker_id, provider=provider, now=now, until=until)
+    return [Started(cb.id, attempt_ids[cb.id], cb.phone, cb.queue, orders[cb.id], agent.id, agent.phone, until)
+            for cb, agent in pairs]
+
+
+# The history row of a claim, besides its callback, time, actor and details ({"attempt": its number}).
+_CLAIM_EVENT = {"kind": "status", "from_status": PENDING, "to_status": DIALING, "reason": "claimed for dialing"}
+
+
+def _start_statement_by_statement(
+    session: Session, pairs: Sequence[tuple[DueCallback, FreeAgent]], orders: dict[int, str], *, worker_id: str,
+    provider: str, now: datetime, until: datetime,
+) -> dict[int, int]:
+    """`start_attempts` in portable statements (SQLite); returns each callback's new attempt id."""
     ids = [callback.id for callback, _agent in pairs]
-    actor = f"worker {worker_id}"
     numbers = dict(session.execute(
         select(Attempt.callback_id, func.max(Attempt.number)).where(Attempt.callback_id.in_(ids))
         .group_by(Attempt.callback_id)).all())
-    orders = {cb.id: centre.queue(cb.queue).dial_order for cb, _a in pairs}
     attempt_ids: dict[int, int] = dict(session.execute(
         insert(Attempt).returning(Attempt.callback_id, Attempt.id, sort_by_parameter_order=True),
         [{"callback_id": cb.id, "number": numbers.get(cb.id, 0) + 1, "state": CREATED, "agent_id": agent.id,
@@ -276,15 +320,71 @@ def start_attempts(
     if changed != len(ids):
         raise RuntimeError(f"claimed {changed} of {len(ids)} locked callbacks")  # cannot happen under the locks
     session.execute(update(Callback), [{"id": cid, "live_attempt_id": attempt_ids[cid]} for cid in ids])
+    actor = f"worker {worker_id}"
     session.execute(insert(CallbackEvent), [
-        {"callback_id": cid, "at": now, "kind": "status", "from_status": PENDING, "to_status": DIALING,
-         "actor": actor, "reason": "claimed for dialing", "details": {"attempt": numbers.get(cid, 0) + 1}}
+        {"callback_id": cid, "at": now, **_CLAIM_EVENT, "actor": actor, "details": {"attempt": numbers.get(cid, 0) + 1}}
         for cid in ids])
     session.execute(update(Agent), [
         {"id": agent.id, "busy_call_sid": reservation_token(attempt_ids[cb.id]), "busy_since": now}
         for cb, agent in pairs])
-    return [Started(cb.id, attempt_ids[cb.id], cb.phone, cb.queue, orders[cb.id], agent.id, agent.phone, until)
-            for cb, agent in pairs]
+    return attempt_ids
+
+
+# Every step of `start_attempts` in one statement (one round trip instead of six). The pairs come in as arrays: one
+# statement text whatever their number, so the driver and the server parse and plan it once. It waits for no lock:
+# the callbacks and agents it changes are the claim's, locked before it (the new attempts are nobody else's yet).
+# Each callback's attempt is numbered after its last one; the callback is moved only while `pending`, and the row
+# count it returns is checked by the caller, as the portable path checks its UPDATE's.
+_START_ATTEMPTS = text("""
+WITH pair AS (
+    SELECT callback_id, agent_id, dial_order, position
+    FROM unnest(CAST(:callback_ids AS integer[]), CAST(:agent_ids AS integer[]), CAST(:dial_orders AS varchar[]))
+         WITH ORDINALITY AS p (callback_id, agent_id, dial_order, position)
+), last AS (
+    SELECT callback_id, max(number) AS number FROM attempts
+    WHERE callback_id = ANY(CAST(:callback_ids AS integer[])) GROUP BY callback_id
+), attempt AS (
+    INSERT INTO attempts (callback_id, number, state, agent_id, worker_id, provider, dial_order, created_at,
+                          lease_until, sequence)
+    SELECT pair.callback_id, 1 + COALESCE(last.number, 0), :created, pair.agent_id, :worker_id, :provider,
+           pair.dial_order, :now, :until, CAST('{}' AS json)
+    FROM pair LEFT JOIN last ON last.callback_id = pair.callback_id ORDER BY pair.position
+    RETURNING id, callback_id, agent_id, number
+), claimed AS (
+    UPDATE callbacks SET status = :dialing, version = callbacks.version + 1, live_attempt_id = attempt.id
+    FROM attempt WHERE callbacks.id = attempt.callback_id AND callbacks.status = :pending
+    RETURNING callbacks.id, attempt.id AS attempt_id, attempt.number
+), history AS (
+    INSERT INTO callback_events (callback_id, at, kind, from_status, to_status, actor, reason, details)
+    SELECT claimed.id, :now, :kind, :from_status, :to_status, :actor, :reason,
+           CAST(jsonb_build_object('attempt', claimed.number) AS json)
+    FROM claimed
+), reserved AS (
+    UPDATE agents SET busy_call_sid = :token_prefix || attempt.id, busy_since = :now
+    FROM attempt WHERE agents.id = attempt.agent_id
+    RETURNING agents.id
+)
+SELECT claimed.id, claimed.attempt_id, (SELECT count(*) FROM reserved) AS reserved FROM claimed
+""").bindparams(bindparam("now", type_=UTCDateTime()), bindparam("until", type_=UTCDateTime()))
+
+
+def _start_in_one_statement(
+    session: Session, pairs: Sequence[tuple[DueCallback, FreeAgent]], orders: dict[int, str], *, worker_id: str,
+    provider: str, now: datetime, until: datetime,
+) -> dict[int, int]:
+    """`start_attempts` as one statement (PostgreSQL); returns each callback's new attempt id."""
+    rows = session.execute(_START_ATTEMPTS, {
+        "callback_ids": [cb.id for cb, _a in pairs], "agent_ids": [agent.id for _c, agent in pairs],
+        "dial_orders": [orders[cb.id] for cb, _a in pairs], "created": CREATED, "worker_id": worker_id,
+        "provider": provider, "now": now, "until": until, "dialing": DIALING, "pending": PENDING, **_CLAIM_EVENT,
+        "actor": f"worker {worker_id}", "token_prefix": RESERVED_FOR_ATTEMPT,
+    }).all()
+    attempt_ids = {callback_id: attempt_id for callback_id, attempt_id, _reserved in rows}
+    reserved = rows[0].reserved if rows else 0
+    if len(rows) != len(pairs) or len(attempt_ids) != len(pairs) or reserved != len(pairs):
+        # Cannot happen under the locks; the caller's transaction rolls back whatever was written.
+        raise RuntimeError(f"claimed {len(attempt_ids)} of {len(pairs)} locked callbacks, reserved {reserved} agents")
+    return attempt_ids
 
 
 # -- fencing -----------------------------------------------------------------------------------------------------
@@ -743,6 +843,8 @@ __all__ = [
     "SETTLE",
     "SKEW",
     "STATUS_PATH",
+    "DueCallback",
+    "FreeAgent",
     "LegStatus",
     "Placed",
     "Started",

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import ARRAY, ColumnElement, Engine, any_, bindparam, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def one_of(column: Any, values: Sequence[Any], dialect: str) -> ColumnElement[bool]:
+    """`column IN values`; on PostgreSQL `column = ANY(:array)`, one statement text whatever the number of values
+    (an IN-list is a new text for every length, which the driver parses again and the server plans again)."""
+    condition: ColumnElement[bool]
+    if dialect == "postgresql":
+        condition = column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    else:
+        condition = column.in_(list(values))
+    return condition
 
 
 class DatabaseUnavailable(Exception):

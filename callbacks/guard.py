@@ -32,7 +32,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from callbacks.alerts import raise_alert
+from callbacks.attempts import DueCallback
 from callbacks.calls import CALLBACK_CLOSED
+from callbacks.db import one_of
 from callbacks.errors import CallbackError, Conflict
 from callbacks.history import record_event, transition
 from callbacks.models import (
@@ -358,7 +360,7 @@ def _capped_until(times: list[datetime], cap: int) -> datetime:
     return times[len(times) - cap] + DAY
 
 
-def screen_due(session: Session, centre: ContactCentre, due: list[Callback], now: datetime) -> list[Callback]:
+def screen_due(session: Session, centre: ContactCentre, due: list[DueCallback], now: datetime) -> list[DueCallback]:
     """The due callbacks (locked by the caller, in dispatch order) that may be dialled now.
 
     A number on the do-not-call list: the callback is canceled with the reason. A number at its daily cap: the
@@ -370,29 +372,38 @@ def screen_due(session: Session, centre: ContactCentre, due: list[Callback], now
     budget = dial_budget(session, centre, now)
     if budget == 0:
         return []
+    dialect = session.get_bind().dialect.name
     phones = sorted({cb.phone for cb in due})
-    blocked = set(session.scalars(select(DoNotCall.phone).where(DoNotCall.phone.in_(phones))))
+    blocked = set(session.scalars(select(DoNotCall.phone).where(one_of(DoNotCall.phone, phones, dialect))))
     recent: dict[str, list[datetime]] = defaultdict(list)
     for phone, at in session.execute(
             select(Callback.phone, Attempt.created_at).join(Attempt, Attempt.callback_id == Callback.id)
-            .where(Callback.phone.in_(phones), Attempt.created_at > now - DAY).order_by(Attempt.created_at)):
+            .where(one_of(Callback.phone, phones, dialect), Attempt.created_at > now - DAY)
+            .order_by(Attempt.created_at)):
         recent[phone].append(at)
     cap = centre.limits.calls_per_number_per_day
-    allowed: list[Callback] = []
+    allowed: list[DueCallback] = []
     for callback in due:
         if callback.phone in blocked:
-            transition(session, callback, CANCELED, now=now, actor=GUARD_ACTOR, reason=DNC_REASON,
+            transition(session, _row(session, callback.id), CANCELED, now=now, actor=GUARD_ACTOR, reason=DNC_REASON,
                        details={"phone": mask(callback.phone), "not_dialed": True})
             continue
         times = recent[callback.phone]
         if len(times) >= cap:
-            _hold_for_cap(session, centre, callback, _capped_until(times, cap), cap, now)
+            _hold_for_cap(session, centre, _row(session, callback.id), _capped_until(times, cap), cap, now)
             continue
         if budget is not None and len(allowed) >= budget:
             break
         times.append(now)  # a second callback of the same number in this batch counts this one
         allowed.append(callback)
     return allowed
+
+
+def _row(session: Session, callback_id: int) -> Callback:
+    """The whole callback a claim read a few columns of (and locked): to change it through the usual paths."""
+    callback = session.get(Callback, callback_id)
+    assert callback is not None  # locked by the caller
+    return callback
 
 
 def _hold_for_cap(session: Session, centre: ContactCentre, callback: Callback, free_at: datetime, cap: int,

@@ -34,18 +34,20 @@ from callbacks.attempts import (
     SETTLE,
     SKEW,
     STATUS_PATH,
+    DueCallback,
+    FreeAgent,
     LegStatus,
     Placed,
     Started,
     attempt_url,
-    free_agents_query,
+    free_agents_to_claim,
     serves,
 )
 from callbacks.calls import NOT_PLACED
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.inbound_queue import urgent_callbacks
-from callbacks.models import PENDING, Agent, Attempt, Callback
+from callbacks.models import PENDING, Attempt, Callback
 from config.schema import ContactCentre
 from scheduler.pacing import take_slots
 from scheduler.queue_ringing import QueueClaim, QueueDistributor
@@ -126,22 +128,22 @@ def edf_order(order: str) -> list[Any]:
     return [Callback.deadline_at, Callback.priority.desc(), Callback.requested_at, Callback.id]
 
 
-def match_agents(due: list[Callback], agents: list[Agent]) -> list[tuple[Callback, Agent]]:
+def match_agents(due: list[DueCallback], agents: list[FreeAgent]) -> list[tuple[DueCallback, FreeAgent]]:
     """Give each callback, in dispatch order, a free agent who serves its queue: the most specialised one first,
     so that an agent serving every queue stays free for a callback nobody else can take (among equals, the one
     first in `agents`). One pass over each queue's candidates: a backlog of hundreds meets hundreds of agents."""
     ranked = sorted(agents, key=lambda a: len(a.queues) if a.queues else 10**6)  # stable: keeps `agents`' order
-    candidates: dict[str, Iterator[Agent]] = {}
+    candidates: dict[str, Iterator[FreeAgent]] = {}
     taken: set[int] = set()
     pairs = []
     for callback in due:
         queue = callback.queue
         if queue not in candidates:
             candidates[queue] = (a for a in ranked if serves(a, queue))
-        agent = next((a for a in candidates[queue] if id(a) not in taken), None)
+        agent = next((a for a in candidates[queue] if a.id not in taken), None)
         if agent is None:
             continue
-        taken.add(id(agent))
+        taken.add(agent.id)
         pairs.append((callback, agent))
     return pairs
 
@@ -206,8 +208,8 @@ class Dispatcher:
             if session.scalar(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now)
                               .limit(1)) is None:
                 return []
-            agents = list(session.scalars(
-                free_agents_query(now).limit(max(self.batch_size * 4, 100)).with_for_update(skip_locked=True)))
+            agents = [FreeAgent(*row) for row in session.execute(
+                free_agents_to_claim(now).limit(max(self.batch_size * 4, 100)).with_for_update(skip_locked=True))]
             if not agents:
                 return []
             conditions = [Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now)]
@@ -215,10 +217,10 @@ class Dispatcher:
                 conditions.append(Callback.queue.in_(sorted({q for agent in agents for q in agent.queues})))
             if urgent_only:
                 conditions.append(urgent_callbacks(self.centre, now, self.inbound.handle_time))
-            due = list(session.scalars(
-                select(Callback).where(*conditions).order_by(*edf_order(self.order)).limit(self.batch_size)
-                .with_for_update(skip_locked=True)
-            ))
+            due = [DueCallback(*row) for row in session.execute(
+                select(Callback.id, Callback.phone, Callback.queue, Callback.deadline_at).where(*conditions)
+                .order_by(*edf_order(self.order)).limit(self.batch_size).with_for_update(skip_locked=True)
+            )]
             # Do-not-call (canceled), per-number daily cap (postponed or missed), hourly spending breaker.
             due = guard.screen_due(session, self.centre, due, now)
             pairs = match_agents(due, agents)

@@ -8,15 +8,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callbacks.agents import set_shift
-from callbacks.attempts import close_on_inbound
-from callbacks.models import CANCELED, DIALING, MISSED, PENDING, Alert, Callback
+from callbacks.attempts import DueCallback, FreeAgent, close_on_inbound, reservation_token, start_attempts
+from callbacks.models import CANCELED, DIALING, MISSED, PENDING, Alert, Callback, CallbackEvent
 from scheduler.delivery import Notifier, deliver_pending
+from scheduler.dispatcher import Claimed
 from scheduler.watchdog import Watchdog
 from telephony.fake import FakeProvider
-from tests.support.network import add_agents, make_dispatcher, reload, request_callback
+from tests.support.network import add_agents, agent, attempts_of, make_dispatcher, reload, request_callback
 
 
 @pytest.fixture
@@ -124,6 +125,61 @@ def test_an_expired_lease_with_no_call_placed_comes_back_to_the_queue(app, provi
     assert reload(app, callback).status == PENDING
     assert dispatcher.tick().dialed == 1
     assert len(provider.calls) == 1
+
+
+def test_a_claim_numbers_each_attempt_after_the_last_leases_it_writes_the_history_and_reserves_the_agent(
+        app, provider, clock):
+    rt = app.extensions["ivr"]
+    urgent = rt.centre.queues["urgent"].model_copy(update={"dial_order": "customer_first"})
+    rt.centre = rt.centre.model_copy(update={"queues": {**rt.centre.queues, "urgent": urgent}})
+    with_dispatch(app, calls_per_second=50)
+    add_agents(app, 2)
+    retried = request_callback(app, phone(1))
+    dispatcher = make_dispatcher(app, provider, worker_id="w7")
+    dispatcher.claim(clock.now())  # claimed, then the worker "dies" before dialing: attempt 1 ends not placed
+    clock.advance(minutes=3)
+    assert dispatcher.sweep().settled == 1
+    first = request_callback(app, phone(2), queue="urgent")
+    versions = {c.id: reload(app, c).version for c in (retried, first)}
+    now = clock.now()
+
+    claimed = {c.callback_id: c for c in dispatcher.claim(now)}
+
+    assert set(claimed) == {retried.id, first.id}
+    lease = rt.centre.dispatch.lease
+    for callback, number, order in ((retried, 2, "agent_first"), (first, 1, "customer_first")):
+        attempt = attempts_of(app, callback)[-1]
+        assert (attempt.number, attempt.state, attempt.dial_order) == (number, "created", order)
+        assert (attempt.worker_id, attempt.provider, attempt.sequence) == ("w7", "fake", {})
+        assert attempt.created_at == now and attempt.lease_until == now + lease
+        after = reload(app, callback)
+        assert (after.status, after.live_attempt_id, after.version) == (DIALING, attempt.id, versions[callback.id] + 1)
+        reserved = agent(app, attempt.agent_id)
+        assert (reserved.busy_call_sid, reserved.busy_since) == (reservation_token(attempt.id), now)
+        assert claimed[callback.id] == Claimed(callback.id, attempt.id, callback.phone, callback.queue, order,
+                                               reserved.phone, claimed[callback.id].slot_at, now + lease)
+        with rt.db.session() as session:
+            event = session.scalars(select(CallbackEvent).where(CallbackEvent.callback_id == callback.id)
+                                    .order_by(CallbackEvent.id.desc())).first()
+        assert (event.at, event.kind, event.from_status, event.to_status, event.actor, event.reason,
+                event.details) == (now, "status", PENDING, DIALING, "worker w7", "claimed for dialing",
+                                   {"attempt": number})
+
+
+def test_a_claim_that_finds_one_of_its_callbacks_no_longer_pending_writes_nothing(app, provider, clock):
+    rt = app.extensions["ivr"]
+    agents = add_agents(app, 2)
+    callbacks = [request_callback(app, phone(i)) for i in range(2)]
+    with rt.db.session() as session:  # what the claim's locks rule out: someone closed it after it was read
+        session.execute(update(Callback).where(Callback.id == callbacks[1].id).values(status=CANCELED))
+    pairs = [(DueCallback(c.id, c.phone, c.queue, c.deadline_at), FreeAgent(a.id, a.phone, a.queues))
+             for c, a in zip(callbacks, agents, strict=True)]
+    with pytest.raises(RuntimeError, match="claimed 1 of 2"), rt.db.session() as session:
+        start_attempts(session, rt.centre, pairs, worker_id="w1", provider="fake", now=clock.now(),
+                       lease=rt.centre.dispatch.lease)
+    assert [attempts_of(app, c) for c in callbacks] == [[], []]
+    assert (reload(app, callbacks[0]).status, reload(app, callbacks[0]).live_attempt_id) == (PENDING, None)
+    assert [agent(app, a.id).busy_call_sid for a in agents] == [None, None]
 
 
 # -- the watchdog ---------------------------------------------------------------------------------------------------
