@@ -189,16 +189,24 @@ def whole_number(raw: str, field: str, low: int, high: int) -> int:
 
 
 # -- headers -------------------------------------------------------------------------------------------------
+_COMMON_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+_HSTS = ("Strict-Transport-Security", "max-age=31536000")
+
+
 def security_headers(response: Response, *, https: bool) -> Response:
     """The headers every response carries; pages that set a stricter policy keep theirs."""
     headers = response.headers
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Referrer-Policy", "same-origin")
-    headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-    headers.setdefault("Content-Security-Policy", _HTML_CSP if response.mimetype == "text/html" else _DATA_CSP)
-    if https:
-        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    wanted = [*_COMMON_HEADERS,
+              ("Content-Security-Policy", _HTML_CSP if response.mimetype == "text/html" else _DATA_CSP),
+              *((_HSTS,) if https else ())]
+    # One look at the names already set (on every response: setdefault scanned the list once per header).
+    present = {name.lower() for name in headers.keys()}
+    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
     return response
 
 

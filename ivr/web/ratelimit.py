@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial, wraps
+from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from flask_limiter import Limiter
@@ -45,13 +47,6 @@ limiter = Limiter(
     in_memory_fallback_enabled=True,
     swallow_errors=True,
 )
-
-
-@limiter.request_filter
-def _twilio_webhook() -> bool:
-    # The limiter's first question: Twilio's webhooks (never limited: a caller must never hear a rate limit) skip
-    # the resolution of limits an exempt blueprint still goes through.
-    return request.blueprint in TWILIO_BLUEPRINTS
 
 
 def exempt_twilio_blueprint(bp: Blueprint) -> None:
@@ -105,6 +100,7 @@ def init_app(app: Flask) -> None:
     # app's RATELIMIT_ENABLED=False for the next one.
     app.config.setdefault("RATELIMIT_ENABLED", True)
     limiter.init_app(app)
+    _not_for_twilio(app)
 
     @app.errorhandler(RateLimited)
     def _limited(exc: RateLimited) -> Response:
@@ -116,3 +112,28 @@ def init_app(app: Flask) -> None:
             response = make_response(exc.message, 429)
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+
+def _not_for_twilio(app: Flask) -> None:
+    """The limiter's own hooks (before, after and teardown of every request) skip Twilio's webhooks: they are never
+    limited (a caller must never hear a rate limit), and resolving that on each of them cost more than the webhook's
+    own work. Decorated limits elsewhere are untouched (they are checked by their decorators)."""
+
+    def owned(hook: Any) -> bool:
+        return (getattr(hook, "__self__", None) is limiter
+                or (isinstance(hook, partial) and hook.args[:1] == (limiter,)))
+
+    def skipping(hook: Any) -> Any:
+        @wraps(hook)
+        def guarded(*args: Any) -> Any:
+            if request.blueprint in TWILIO_BLUEPRINTS:
+                return args[0] if args and isinstance(args[0], Response) else None
+            return hook(*args)
+
+        return guarded
+
+    registries: list[dict[Any, list[Any]]] = [app.before_request_funcs, app.after_request_funcs,
+                                              app.teardown_request_funcs]
+    for hooks in registries:
+        funcs = hooks.get(None, [])
+        funcs[:] = [skipping(f) if owned(f) else f for f in funcs]
