@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,10 @@ def worker_command(once: bool, worker_id: str | None, metrics_port: int | None) 
             finally:
                 worker.unregister()
         else:
+            # Everything built so far lives as long as the process: frozen out of the garbage collector's view, so
+            # its full collections walk what the jobs allocate, not the libraries and configuration.
+            gc.collect()
+            gc.freeze()
             worker.run()
     except WorkerRefused as exc:
         raise click.ClickException(f"refusing to start: {exc}") from None
