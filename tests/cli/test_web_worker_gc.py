@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,11 @@ def unfrozen_afterwards() -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_a_web_worker_freezes_what_its_app_holds_once_built(unfrozen_afterwards: None) -> None:
+def test_a_web_worker_freezes_what_its_app_holds_once_built(unfrozen_afterwards: None, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Importing the configuration points prometheus-client at a metrics folder when none is set: a folder of this
+    # test's own, unset again afterwards (later tests' apps would otherwise count into it).
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
     from ivr import gunicorn_conf
 
     gc.unfreeze()
