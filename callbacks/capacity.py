@@ -17,7 +17,19 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, cast
 
-from sqlalchemy import CompoundSelect, CursorResult, bindparam, func, literal, null, select, union_all, update
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    CursorResult,
+    Select,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -216,6 +228,27 @@ def inbound_handle(centre: ContactCentre) -> timedelta:
     return timedelta(seconds=menu_of(centre).human.default_handle_time)
 
 
+def _callers_waiting(since: datetime | BindParameter[Any]) -> Select[Any]:
+    """How many callers wait in a queue now (enqueued from `since`, the longest wait ago)."""
+    # Here, not at the top: inbound_queue imports attempts, which imports the service, which imports this module.
+    from callbacks.inbound_queue import waiting_since
+
+    return select(func.count()).select_from(InboundCall).where(waiting_since(since))
+
+
+def _callers_talking() -> Select[Any]:
+    from callbacks.inbound_queue import OPEN_STATES
+
+    return select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))
+
+
+def callers_ahead(centre: ContactCentre, capacity: Capacity, now: datetime, waiting: int, talking: int) -> float:
+    """Agent-seconds owed to live callers before any callback: those waiting, and half of those talking (at most
+    one conversation per agent on shift)."""
+    handle = inbound_handle(centre).total_seconds()
+    return handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
+
+
 @dataclass
 class Snapshot:
     """Everything the forecast needs, read at `now` in one transaction."""
@@ -237,8 +270,7 @@ class Snapshot:
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
                  now: datetime, queue_id: str | None = None, watch_every: timedelta = WATCH_EVERY) -> Snapshot:
     """The open callbacks (of the queues sharing `queue_id`'s agents), the live callers, and the agents ahead."""
-    # Here, not at the top: inbound_queue imports attempts, which imports the service, which imports this module.
-    from callbacks.inbound_queue import OPEN_STATES, waiting_filter
+    from callbacks.inbound_queue import MAX_WAIT
 
     spans, registered = read_staffing(session, calendar, now, queue_id)
     agents = list(session.scalars(select(Agent)))
@@ -262,12 +294,10 @@ def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCale
             shape = shapes[key] = (one.seconds, one.tail)
         work.append(Work(deadline, shape[0], shape[1], queue, next_at, ident))
     # Live callers are served first (callbacks.inbound_queue): those waiting, and half of those talking.
-    waiting = session.scalar(select(func.count()).select_from(InboundCall).where(waiting_filter(now))) or 0
-    talking = session.scalar(
-        select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))) or 0
+    waiting: int = session.scalar(_callers_waiting(now - MAX_WAIT)) or 0
+    talking: int = session.scalar(_callers_talking()) or 0
     capacity = Capacity(now, spans)
-    handle = inbound_handle(centre).total_seconds()
-    ahead = handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
+    ahead = callers_ahead(centre, capacity, now, waiting, talking)
     everyone = all(not a.queues for a in agents)
     return Snapshot(now, Backlog(now, capacity, work, ahead), stats, registered, spans, waiting, everyone,
                     frozenset(queues))
@@ -330,17 +360,14 @@ LIVE_SINCE, LIVE_QUOTE_STATE = "live_waiting_since", "live_quote_state"
 def live_state_columns() -> list[Any]:
     """The LiveState as scalar subqueries, for a caller to read in one statement with its own (`live_state_of`),
     bound with `live_state_params`. Build it once: only its execution is per request."""
-    from callbacks.inbound_queue import OPEN_STATES, waiting_since
-
     return [
         select(func.count(Agent.id)).scalar_subquery(),
         select(func.count(Agent.id)).where(Agent.on_shift.is_(True)).scalar_subquery(),
         select(func.max(Agent.shift_changed_at)).scalar_subquery(),
         select(func.count(AgentShift.id)).scalar_subquery(),
         select(func.max(AgentShift.id)).scalar_subquery(),
-        select(func.count()).select_from(InboundCall).where(waiting_since(bindparam(LIVE_SINCE)))
-        .scalar_subquery(),
-        select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES)).scalar_subquery(),
+        _callers_waiting(bindparam(LIVE_SINCE)).scalar_subquery(),
+        _callers_talking().scalar_subquery(),
         select(DispatchState.at).where(DispatchState.name == bindparam(LIVE_QUOTE_STATE)).scalar_subquery(),
     ]
 
@@ -409,16 +436,13 @@ class BacklogCache:
             queue, count, ident = str(row[0]), int(row[1]), row[2]
             if queue in snapshot.queues and (ident is None or ident not in reading.known):
                 new[queue] = new.get(queue, 0) + count
-        waiting, talking = live.waiting, live.talking
         extra = sum(count * stats.remaining_work(centre.queues[queue].retry.max_attempts)
                     for queue, count in new.items() if queue in centre.queues)
         backlog = snapshot.backlog
-        capacity = backlog.capacity
-        handle = inbound_handle(centre).total_seconds()
-        ahead = handle * waiting + handle * min(talking, capacity.agents_at(now)) / 2
+        ahead = callers_ahead(centre, backlog.capacity, now, live.waiting, live.talking)
         # The agent time between the reading and now is gone: it cannot do the work ahead of this request.
-        extra += max(0.0, ahead - backlog.ahead) + capacity.until(now)
-        return replace(snapshot, now=now, callers_waiting=waiting, extra=extra)
+        extra += max(0.0, ahead - backlog.ahead) + backlog.capacity.until(now)
+        return replace(snapshot, now=now, callers_waiting=live.waiting, extra=extra)
 
     def _read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
               now: datetime, queue_id: str, staffing: tuple[Any, ...]) -> Snapshot:
@@ -557,6 +581,7 @@ __all__ = [
     "StatsCache",
     "advise",
     "arrival_rates",
+    "callers_ahead",
     "ceiling_for",
     "centre_defaults",
     "live_state_columns",
