@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from callbacks.agents import add_agent, set_shift
 from callbacks.businesstime import BusinessCalendar
-from callbacks.capacity import opening_spans, plan_shift, staffed_spans
+from callbacks.capacity import BacklogCache, opening_spans, plan_shift, staffed_spans
 from callbacks.clock import FrozenClock
 from callbacks.forecast import (
     AttemptSample,
@@ -24,7 +24,7 @@ from callbacks.forecast import (
     learn_stats,
     work_for,
 )
-from callbacks.models import Alert, Callback
+from callbacks.models import Alert, Callback, CallbackEvent
 from callbacks.service import CallbackService
 from scheduler.watchdog import Watchdog
 
@@ -286,3 +286,40 @@ def test_callbacks_canceled_count_until_the_next_reading_a_second_later_then_the
     clock.advance(seconds=1)
     assert service.quote("general").source == "sla"
     assert service.request(phone=phone(99), channel="api", actor="t").callback.deadline_from == "sla"
+
+
+def test_a_process_whose_clock_runs_minutes_ahead_still_counts_the_requests_taken_since_its_reading(db, centre):
+    # What came since a reading is told by the callbacks' ids, not by anyone's clock.
+    web_1, clock = service_at(db, centre, SUNDAY_10)
+    web_2, _ahead = service_at(db, centre, SUNDAY_10 + timedelta(minutes=5))
+    agents(db, clock, 1)
+    assert web_2.request(phone=phone(0), channel="api", actor="t").callback.deadline_from == "sla"
+    for i in range(1, 40):
+        web_1.request(phone=phone(i), channel="api", actor="t")
+    late = web_2.request(phone=phone(99), channel="api", actor="t").callback
+    assert late.deadline_from == "forecast"
+    assert late.deadline_at >= CallbackService(db, centre, FrozenClock(SUNDAY_10 + timedelta(minutes=5))).quote(
+        "general").deadline
+
+
+def test_a_request_committed_after_a_reading_with_an_id_below_its_highest_is_counted(db, centre):
+    service, clock = service_at(db, centre, SUNDAY_10)
+    agents(db, clock, 1)
+    taken = [service.request(phone=phone(i), channel="api", actor="t").callback for i in range(10)]
+    late = taken[7]
+    table = Callback.__table__
+    with db.session() as session:  # its transaction has not committed yet when the next reading is taken
+        row = dict(session.execute(select(table).where(table.c.id == late.id)).mappings().one())
+        session.execute(CallbackEvent.__table__.delete().where(CallbackEvent.callback_id == late.id))
+        session.execute(table.delete().where(table.c.id == late.id))
+    clock.advance(seconds=1)
+    cache, calendar, now = BacklogCache(), BusinessCalendar.for_centre(centre), clock.now()
+    with db.session() as session:
+        stats = service.stats.get(session, centre, now)
+        cache.read(session, centre, calendar, stats, now, "general")  # the reading, without it
+        before = cache.read(session, centre, calendar, stats, now, "general").extra
+    with db.session() as session:  # now it commits, with the id it was given before the reading
+        session.execute(table.insert().values(**row))
+    with db.session() as session:
+        after = cache.read(session, centre, calendar, stats, now, "general").extra
+    assert after - before == pytest.approx(stats.remaining_work(centre.queue("general").retry.max_attempts))
