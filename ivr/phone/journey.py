@@ -11,13 +11,14 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from callbacks.db import Database
 from callbacks.models import Agent, InboundCall
@@ -61,14 +62,22 @@ def record(db: Database, visit: Visit) -> None:
 
 
 def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
-    """Write `visits` (in order) in one transaction: one read of the calls' rows, one commit. Returns the status
-    visits of calls with no row yet (their first webhook's visit may still be on its way from another process)."""
+    """Write `visits` (in order) in one transaction: one read of the calls' rows, one insert of the new ones and
+    one update per shape of change, then the commit. Returns the status visits of calls with no row yet (their
+    first webhook's visit may still be on its way from another process).
+
+    Statements, not the ORM's unit of work: this runs for every webhook of every call (about a tenth of the cost
+    per visit). Only the columns a visit changed are written, as the ORM did: a call's row written by two web
+    workers' batches at once keeps each one's changes to different columns."""
     unknown: list[Visit] = []
     if not visits:
         return unknown
     with db.session() as session:
         sids = sorted({v.call_sid for v in visits})
-        calls = {c.call_sid: c for c in session.scalars(select(InboundCall).where(InboundCall.call_sid.in_(sids)))}
+        calls: dict[str, _CallRow] = {}
+        for found in session.execute(_READ_CALLS, {"sids": sids}):
+            mapping = found._mapping
+            calls[mapping["call_sid"]] = _CallRow({name: mapping[name] for name in _COLUMNS}, new=False)
         for visit in visits:
             call = calls.get(visit.call_sid)
             if visit.from_status:
@@ -78,22 +87,70 @@ def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
                     _apply_status(call, visit)
                 continue
             if call is None:
-                call = InboundCall(
-                    call_sid=visit.call_sid,
-                    caller=visit.caller,
-                    caller_masked=visit.caller_masked,
-                    called=visit.called,
-                    started_at=visit.at,
-                    path=[],
-                    zero_presses=0,
-                )
-                session.add(call)
+                call = _CallRow(_new_call(visit), new=True)
                 calls[visit.call_sid] = call
             _apply(call, visit)
+        _write(session, calls.values())
     return unknown
 
 
-def _apply_status(call: InboundCall, visit: Visit) -> None:
+# What a visit can change, read and written as plain columns.
+_COLUMNS = ("call_sid", "caller", "caller_masked", "called", "language", "started_at", "ended_at", "path", "outcome",
+            "outcome_node", "queue", "callback_id", "zero_presses", "enqueued_at", "answered_at", "last_sequence")
+_TABLE: Table = InboundCall.metadata.tables[InboundCall.__tablename__]
+_READ_CALLS = select(*(_TABLE.c[name] for name in _COLUMNS)).where(
+    _TABLE.c.call_sid.in_(bindparam("sids", expanding=True)))
+
+
+class _CallRow:
+    """One call's row as the batch sees it: its columns as attributes, and which of them the batch changed."""
+
+    def __init__(self, values: dict[str, Any], *, new: bool):
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_changed", set(values) if new else set())
+        object.__setattr__(self, "new", new)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in self._values:
+            raise AttributeError(name)
+        if self._values[name] != value or type(self._values[name]) is not type(value):
+            self._values[name] = value
+            self._changed.add(name)
+
+
+def _new_call(visit: Visit) -> dict[str, Any]:
+    values: dict[str, Any] = dict.fromkeys(_COLUMNS)
+    values.update(call_sid=visit.call_sid, caller=visit.caller, caller_masked=visit.caller_masked,
+                  called=visit.called, started_at=visit.at, path=[], zero_presses=0)
+    return values
+
+
+def _write(session: Session, calls: Iterable[_CallRow]) -> None:
+    """The new rows in one insert, the changed ones in one executemany per set of changed columns."""
+    inserts: list[dict[str, Any]] = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for call in calls:
+        if call.new:
+            inserts.append(call._values)
+        elif call._changed:
+            columns = tuple(sorted(call._changed))
+            updates.setdefault(columns, []).append(
+                {"b_sid": call._values["call_sid"], **{name: call._values[name] for name in columns}})
+    conn = session.connection()
+    if inserts:
+        conn.execute(_TABLE.insert(), inserts)
+    for columns, rows in updates.items():
+        conn.execute(_TABLE.update().where(_TABLE.c.call_sid == bindparam("b_sid"))
+                     .values({name: bindparam(name) for name in columns}), rows)
+
+
+def _apply_status(call: Any, visit: Visit) -> None:
     """A status callback: its end recorded in SequenceNumber order (late and repeated ones change nothing)."""
     from callbacks.inbound_queue import end_inbound_call
 
@@ -104,7 +161,7 @@ def _apply_status(call: InboundCall, visit: Visit) -> None:
         end_inbound_call(call, visit.at)
 
 
-def _apply(call: InboundCall, visit: Visit) -> None:
+def _apply(call: Any, visit: Visit) -> None:
     if visit.caller_masked and not call.caller_masked:
         # The call's first webhook, written after a later one (another web worker's batch went first).
         call.caller, call.caller_masked, call.called = visit.caller, visit.caller_masked, visit.called

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from callbacks.models import InboundCall
 from ivr.phone import journey
@@ -117,7 +117,8 @@ def test_beyond_its_limit_the_writer_drops_the_oldest_and_says_so(caplog: Any) -
     assert "visits dropped" in caplog.text
 
 
-def test_two_web_workers_batches_of_one_call_make_one_row_in_the_callers_order(sqlite_db: Any) -> None:
+def test_two_web_workers_batches_of_one_call_make_one_row_in_the_callers_order(db: Any) -> None:
+    sqlite_db = db  # on both databases: the first worker's insert conflicts, is read again and merged
     sid = "CA" + "2" * 32
     first = Visit(sid, DEFAULT_NOW, node="main", caller="+989121234567", caller_masked="+98912***4567",
                   called=ENGLISH_LINE, language="en")
@@ -184,3 +185,46 @@ def stored_of(db: Any, call_sid: str) -> InboundCall:
     call = row_of(db, call_sid)
     assert call is not None, f"no journey row for {call_sid}"
     return call
+
+
+def test_a_batch_writes_only_what_its_visits_changed(pg_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two web workers' batches can hold the same call's row at once: each writes the columns its visits changed,
+    so one's press and the other's queue both stay (a batch writing every column would undo the other's)."""
+    sid = "CA" + "5" * 32
+    journey.record_many(pg_db, [Visit(sid, DEFAULT_NOW, node="main", caller_masked="+98912***4567")])
+    real_write = journey._write
+
+    def other_worker_first(session: Any, calls: Any) -> None:
+        with pg_db.session() as other:  # commits between this batch's read and its write
+            other.execute(update(InboundCall).where(InboundCall.call_sid == sid)
+                          .values(queue="billing", enqueued_at=DEFAULT_NOW + timedelta(seconds=3)))
+        real_write(session, calls)
+
+    monkeypatch.setattr(journey, "_write", other_worker_first)
+    journey.record_many(pg_db, [Visit(sid, DEFAULT_NOW + timedelta(seconds=2), node="billing", input="1")])
+    call = stored_of(pg_db, sid)
+    assert [e["node"] for e in call.path] == ["main", "billing"]
+    assert call.queue == "billing" and call.enqueued_at == DEFAULT_NOW + timedelta(seconds=3)
+
+
+def test_one_batch_of_many_calls_writes_each_row_as_its_visits_say(db: Any) -> None:
+    known, new = "CA" + "6" * 32, "CA" + "7" * 32
+    journey.record_many(db, [Visit(known, DEFAULT_NOW, node="main", caller_masked="+98912***4567",
+                                   caller="+989121234567", called=ENGLISH_LINE)])
+    at = DEFAULT_NOW + timedelta(seconds=10)
+    unknown = journey.record_many(db, [
+        Visit(new, at, node="main", caller_masked="+98935***0000", language="fa"),
+        Visit(known, at, node="agent", queue="billing", enqueued=True, escaped=True),
+        Visit(new, at + timedelta(seconds=1), node="billing", input="1"),
+        Visit(known, at + timedelta(seconds=30), from_status=True, sequence=4, ended=True),
+        Visit("CA" + "8" * 32, at, from_status=True, sequence=1, ended=True),
+    ])
+    assert [v.call_sid for v in unknown] == ["CA" + "8" * 32]
+    first, second = stored_of(db, known), stored_of(db, new)
+    assert [e["node"] for e in first.path] == ["main", "agent"]
+    assert (first.queue, first.enqueued_at, first.zero_presses) == ("billing", at, 1)
+    assert (first.ended_at, first.outcome, first.outcome_node, first.last_sequence) == (
+        at + timedelta(seconds=30), "hung_up", "agent", 4)
+    assert first.caller == "+989121234567" and first.called == ENGLISH_LINE
+    assert [(e["node"], e.get("input")) for e in second.path] == [("main", None), ("billing", "1")]
+    assert (second.language, second.started_at, second.zero_presses, second.ended_at) == ("fa", at, 0, None)
