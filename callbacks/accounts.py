@@ -3,6 +3,7 @@ log-ins for one e-mail from one address."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -32,8 +33,15 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 # argon2id with the library's defaults (RFC 9106 low-memory profile); parameters travel inside each hash,
 # so raising them later only needs check_needs_rehash on the next successful login.
 _hasher = PasswordHasher()
-# Verified against when the e-mail is unknown, so that a wrong address costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the e-mail is unknown, so that a wrong address costs as long as a wrong password.
+
+    Made on a process's first log-in, whatever its answer (so that first answer's time says nothing either), not at
+    import: hashing takes argon2's 64 MiB and tens of milliseconds in every process that imports this module."""
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 def normalise_email(raw: str) -> str:
@@ -171,6 +179,7 @@ def authenticate(db: Database, email: str, password: str, now: datetime, address
     except InvalidRequest:
         email = ""
     address = (address or "")[:64]
+    _dummy_hash()
     try:
         return _authenticate(db, typed, email, password, now, address)
     except IntegrityError:  # a concurrent failure for the same e-mail and address was recorded first
@@ -190,9 +199,9 @@ def _authenticate(db: Database, typed: str, email: str, password: str, now: date
             else None
         )
         if throttle is not None and throttle.retry_at is not None and throttle.retry_at > now:
-            _verify(_DUMMY_HASH, password)  # the same time as any other answer
+            _verify(_dummy_hash(), password)  # the same time as any other answer
             return LoginResult(None, throttle.retry_at)
-        right = _verify(supervisor.password_hash if supervisor is not None else _DUMMY_HASH, password)
+        right = _verify(supervisor.password_hash if supervisor is not None else _dummy_hash(), password)
         if supervisor is None or not right:
             if throttle is None:
                 throttle = LoginThrottle(email=typed, address=address, failures=0, last_failed_at=now)
