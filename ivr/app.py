@@ -51,7 +51,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ivr.phone import webhooks as voice
     from ivr.supervisor import views as supervisor
     from ivr.web import edge, errors, ratelimit, requestlog
-    from telephony.simulator import web as simulator_web
 
     requestlog.init_app(app)  # first: every other hook's log lines carry the request id
     errors.init_app(app)
@@ -63,7 +62,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     supervisor.init_app(app)
     voice.init_app(app)
     status.init_app(app)
-    # Mounted only when the built-in simulator plays Twilio's part.
+    # Mounted only when the built-in simulator plays Twilio's part (and only then imported: the engine and its
+    # softphone are about 2 MiB a process).
     rt = runtime(app)
-    simulator_web.init_app(app, settings=rt.settings, centre=rt.centre, db=rt.db, clock=rt.clock)
+    if rt.settings.telephony_provider == "simulator":
+        from telephony.simulator import web as simulator_web
+
+        simulator_web.init_app(app, settings=rt.settings, centre=rt.centre, db=rt.db, clock=rt.clock)
     return app

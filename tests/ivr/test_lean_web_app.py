@@ -1,0 +1,40 @@
+"""A web process imports what its configuration uses: with Twilio as the telephony, not the built-in simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support.servers import ROOT, ivr_env
+
+BUILD_AND_LIST_MODULES = """
+import json, sys
+from ivr.app import create_app
+app = create_app()
+print(json.dumps({"modules": sorted(sys.modules), "blueprints": sorted(app.blueprints)}))
+"""
+
+
+def _built(env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", BUILD_AND_LIST_MODULES], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_with_twilio_the_simulator_is_neither_mounted_nor_imported(sqlite_db: Any, tmp_path: Path) -> None:
+    built = _built(ivr_env(tmp_path, sqlite_db.url, TELEPHONY="twilio", TWILIO_PHONE_NUMBER="+982191000000",
+                           TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="t" * 32))
+    assert [m for m in built["modules"] if m.startswith("telephony.simulator")] == []
+    assert "simulator" not in built["blueprints"]
+
+
+def test_with_the_simulator_it_is_mounted(sqlite_db: Any, tmp_path: Path) -> None:
+    env = {k: v for k, v in ivr_env(tmp_path, sqlite_db.url).items() if not k.startswith("TWILIO_")}
+    built = _built({**env, "TELEPHONY": "simulator", "PUBLIC_BASE_URL": "http://127.0.0.1:5000"})
+    assert "telephony.simulator.engine" in built["modules"]
+    assert "simulator" in built["blueprints"]
