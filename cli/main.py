@@ -53,10 +53,10 @@ def db_upgrade(revision: str) -> None:
 @db.command("current")
 def db_current() -> None:
     """Print the schema revision the database is at."""
-    from callbacks.db import Database, head_revision
+    from callbacks.db import Database, migrations_head
 
     database = Database(load_settings().resolved_database_url())
-    click.echo(f"current: {database.schema_revision()}  newest: {head_revision()}")
+    click.echo(f"current: {database.schema_revision()}  newest: {migrations_head()}")
 
 
 def _safe_url(url: str) -> str:

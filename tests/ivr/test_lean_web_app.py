@@ -1,4 +1,5 @@
-"""A web process imports what its configuration uses: with Twilio as the telephony, not the built-in simulator."""
+"""A web process imports what its configuration uses: with Twilio as the telephony, not the built-in simulator; to
+answer its readiness probe (the schema's revision), not Alembic."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ BUILD_AND_LIST_MODULES = """
 import json, sys
 from ivr.app import create_app
 app = create_app()
-print(json.dumps({"modules": sorted(sys.modules), "blueprints": sorted(app.blueprints)}))
+ready = app.test_client().get("/readyz")
+print(json.dumps({"modules": sorted(sys.modules), "blueprints": sorted(app.blueprints), "ready": ready.status_code}))
 """
 
 
@@ -31,6 +33,12 @@ def test_with_twilio_the_simulator_is_neither_mounted_nor_imported(sqlite_db: An
                            TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="t" * 32))
     assert [m for m in built["modules"] if m.startswith("telephony.simulator")] == []
     assert "simulator" not in built["blueprints"]
+
+
+def test_the_readiness_probe_reads_the_schema_revision_without_alembic(sqlite_db: Any, tmp_path: Path) -> None:
+    built = _built(ivr_env(tmp_path, sqlite_db.url, TELEPHONY="twilio", TWILIO_PHONE_NUMBER="+982191000000"))
+    assert built["ready"] == 200  # the migrated test database is at this release's revision
+    assert [m for m in built["modules"] if m.split(".")[0] in ("alembic", "mako")] == []
 
 
 def test_with_the_simulator_it_is_mounted(sqlite_db: Any, tmp_path: Path) -> None:
