@@ -27,6 +27,8 @@ from config.schema import ContactCentre
 log = logging.getLogger(__name__)
 # A status callback can beat its call's first visit (written by another web worker's batch): it waits this long.
 STATUS_PATIENCE = 5.0
+# How often those waiting status visits are looked for again (each look reads their calls' rows).
+EARLY_RECHECK = 0.5
 # A call looping through menus for hours must not grow its row without bound.
 MAX_PATH_ENTRIES = 200
 
@@ -214,6 +216,7 @@ class JourneyWriter:
         self.clock = clock
         # Status visits of calls not written yet, with when they were first handed over (see `STATUS_PATIENCE`).
         self._early: list[tuple[float, Visit]] = []
+        self._early_checked = float("-inf")
         self.dropped = 0
         self._pending: deque[Visit] = deque()
         self._busy = False
@@ -262,8 +265,16 @@ class JourneyWriter:
                     self._cond.notify_all()
 
     def _write(self, taken: list[Visit]) -> None:
-        early, self._early = self._early, []
-        if early:
+        # Status visits waiting for their call go with a batch every EARLY_RECHECK seconds, not with every batch:
+        # a burst of them (a web worker restarted mid-call, another one's batch stuck) must not make each batch
+        # read thousands of rows.
+        now = self.clock()
+        recheck = bool(self._early) and now - self._early_checked >= EARLY_RECHECK
+        if not taken and not recheck:
+            return
+        early: list[tuple[float, Visit]] = []
+        if recheck:
+            early, self._early, self._early_checked = self._early, [], now
             taken = [v for _, v in early] + taken
         first_seen = {id(v): at for at, v in early}
         for attempt in range(2):
@@ -271,6 +282,8 @@ class JourneyWriter:
                 result = self.write(taken)
                 unknown = result if isinstance(result, list) else []
                 now = self.clock()
+                if unknown and not self._early:
+                    self._early_checked = now  # just looked for these: the next look is EARLY_RECHECK away
                 for visit in unknown:
                     since = first_seen.get(id(visit), now)
                     if now - since < STATUS_PATIENCE:
@@ -286,7 +299,7 @@ class JourneyWriter:
                 break
         log.warning("call journey: %d visits not written yet; retrying", len(taken), exc_info=True)
         taken = taken[len(early):]
-        self._early = early
+        self._early = early + self._early
         with self._cond:
             # Back at the front, in order, for the next round (bounded by `limit` like new visits).
             room = max(self.limit - len(self._pending), 0)

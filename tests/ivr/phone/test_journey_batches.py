@@ -176,6 +176,30 @@ def test_a_status_of_a_call_the_tree_never_saw_is_dropped_after_a_while(sqlite_d
     assert writer._early == [] and row_of(sqlite_db, "CA" + "4" * 32) is None
 
 
+def test_status_visits_waiting_for_their_call_are_looked_for_again_twice_a_second_not_every_batch() -> None:
+    ticks = [0.0]
+    looked_for: list[int] = []
+    sid = "CA" + "9" * 32
+
+    def write(visits: list[Visit]) -> list[Visit]:
+        looked_for.append(sum(1 for v in visits if v.call_sid == sid))
+        return [v for v in visits if v.from_status]  # no call has a row
+
+    writer = JourneyWriter(write, interval=0.01, clock=lambda: ticks[0])
+    writer.put(Visit(sid, DEFAULT_NOW, from_status=True, sequence=1, ended=True))
+    i, deadline = 0, time.monotonic() + 5
+    while len(looked_for) < 6 and time.monotonic() < deadline:  # other calls' visits keep batches coming
+        writer.put(Visit(f"CA{i:032d}", DEFAULT_NOW, node="main"))
+        i += 1
+        time.sleep(0.02)
+    assert len(looked_for) >= 6 and sum(looked_for) == 1  # looked for with its own batch, then left alone
+    ticks[0] = journey.EARLY_RECHECK
+    while sum(looked_for) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    writer.close()
+    assert sum(looked_for) == 2
+
+
 def row_of(db: Any, call_sid: str) -> InboundCall | None:
     with db.session() as session:
         return session.scalar(select(InboundCall).where(InboundCall.call_sid == call_sid))
