@@ -49,7 +49,7 @@ def request_id_scope(request_id: str | None) -> Iterator[None]:
 
 def mask_numbers(text: str) -> str:
     """`text` with every E.164 number in it masked."""
-    return E164.sub(lambda m: mask(m.group(0)), text)
+    return E164.sub(lambda m: mask(m.group(0)), text) if "+" in text else text
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
@@ -130,8 +130,20 @@ def make_handler(style: Literal["text", "json"], stream: Any = None) -> logging.
     return handler
 
 
+def lean_records() -> None:
+    """Records without what no line of ours writes (TEXT_FORMAT and the JSON fields use none of it): the file and
+    line of the call (a walk up the stack for every record), the thread's and the process's names. The logging
+    module's own switches for this (its documentation's "Optimization" section); a line per web request is most
+    of what this process logs."""
+    setattr(logging, "_srcfile", None)  # noqa: B010 (not in the typing stubs)
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def configure_logging(style: Literal["text", "json"] = "text", level: str | int = "INFO") -> None:
     """Route every logger of this process to one handler in `style` (replacing any handlers the root had)."""
+    lean_records()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -161,6 +173,7 @@ __all__ = [
     "current_request_id",
     "fields_of",
     "formatter",
+    "lean_records",
     "make_handler",
     "mask_numbers",
     "request_id_scope",

@@ -23,9 +23,11 @@ import os
 import tempfile
 from typing import Any
 
+from callbacks.logs import lean_records
 from config.settings import load_settings, parse_trusted_proxies
 
 _settings = load_settings()
+lean_records()  # gunicorn's master and its workers log with logconfig_dict below, never configure_logging
 
 # Set before anything imports prometheus_client: it picks its storage once, at import.
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

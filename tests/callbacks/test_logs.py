@@ -66,3 +66,21 @@ def test_the_suites_log_check_sees_full_numbers_and_typed_digits_but_not_masked_
     assert leaks_in("the caller typed 09121234567") == ["09121234567"]
     assert leaks_in(f"callback for {MASKED}, call CA{'0' * 31}1, request 9f8e7d6c5b4a, 2026-11-22 10:00") == []
     assert leaks_in("attempt 42 of callback K7Q2 pressed 1") == []
+
+
+def test_lean_records_write_the_same_lines_without_walking_the_stack(written, monkeypatch):
+    from callbacks.logs import lean_records
+
+    for switch in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, switch, getattr(logging, switch))  # put back after the test
+    logger, stream = written
+    logger.addHandler(make_handler("json", stream))
+    seen: list[logging.LogRecord] = []
+    logger.addFilter(lambda record: seen.append(record) or True)
+    logger.info("POST /twilio/voice 200", extra={"call_sid": "CA" + "2" * 32, "caller": NUMBER})
+    lean_records()
+    logger.info("POST /twilio/voice 200", extra={"call_sid": "CA" + "2" * 32, "caller": NUMBER})
+    before, after = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert {k: v for k, v in before.items() if k != "time"} == {k: v for k, v in after.items() if k != "time"}
+    assert after["caller"] == MASKED
+    assert seen[0].lineno > 0 and seen[1].lineno == 0  # the caller's line was not looked up
