@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
 
 from callbacks import attempts, guard
 from callbacks.attempts import (
@@ -49,7 +50,7 @@ from callbacks.db import Database
 from callbacks.inbound_queue import urgent_callbacks
 from callbacks.models import PENDING, Attempt, Callback
 from config.schema import ContactCentre
-from scheduler.pacing import take_slots
+from scheduler import pacing
 from scheduler.queue_ringing import QueueClaim, QueueDistributor
 from telephony.provider import (
     CallInfo,
@@ -203,33 +204,51 @@ class Dispatcher:
         keeps an idle agent from the callbacks they could call. `urgent_only`: only those that go before callers
         waiting on the line (`callbacks.inbound_queue`).
         """
-        with self.db.session() as session:
-            # At rest nothing is due: one indexed look (ix_callbacks_due) instead of locking the free agents first.
-            if session.scalar(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now)
-                              .limit(1)) is None:
-                return []
-            agents = [FreeAgent(*row) for row in session.execute(
-                free_agents_to_claim(now).limit(max(self.batch_size * 4, 100)).with_for_update(skip_locked=True))]
-            if not agents:
-                return []
-            conditions = [Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now)]
-            if all(agent.queues for agent in agents):
-                conditions.append(Callback.queue.in_(sorted({q for agent in agents for q in agent.queues})))
-            if urgent_only:
-                conditions.append(urgent_callbacks(self.centre, now, self.inbound.handle_time))
-            due = [DueCallback(*row) for row in session.execute(
-                select(Callback.id, Callback.phone, Callback.queue, Callback.deadline_at).where(*conditions)
-                .order_by(*edf_order(self.order)).limit(self.batch_size).with_for_update(skip_locked=True)
-            )]
-            # Do-not-call (canceled), per-number daily cap (postponed or missed), hourly spending breaker.
-            due = guard.screen_due(session, self.centre, due, now)
-            pairs = match_agents(due, agents)
-            if not pairs:
-                return []
-            slots = take_slots(session, self.dispatch, now, len(pairs))
-            started = attempts.start_attempts(session, self.centre, pairs[:len(slots)], worker_id=self.worker_id,
-                                              provider=self.provider.name, now=now, lease=self.dispatch.lease)
-            return [Claimed.of(s, slot) for s, slot in zip(started, slots, strict=True)]
+        taken: list[datetime] = []  # pacing slots taken apart (PostgreSQL): given back if the claim fails
+        try:
+            with self.db.session() as session:
+                return self._claim(session, now, urgent_only, taken)
+        except BaseException:
+            if taken:
+                try:
+                    pacing.give_back(self.db, self.dispatch, taken)
+                except Exception:  # the claim's own error is the one to tell; the slots stay used (one tick)
+                    log.warning("pacing slots of a failed claim not given back", exc_info=True)
+            raise
+
+    def _claim(self, session: Session, now: datetime, urgent_only: bool, taken: list[datetime]) -> list[Claimed]:
+        # At rest nothing is due: one indexed look (ix_callbacks_due) instead of locking the free agents first.
+        if session.scalar(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now)
+                          .limit(1)) is None:
+            return []
+        agents = [FreeAgent(*row) for row in session.execute(
+            free_agents_to_claim(now).limit(max(self.batch_size * 4, 100)).with_for_update(skip_locked=True))]
+        if not agents:
+            return []
+        conditions = [Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now)]
+        if all(agent.queues for agent in agents):
+            conditions.append(Callback.queue.in_(sorted({q for agent in agents for q in agent.queues})))
+        if urgent_only:
+            conditions.append(urgent_callbacks(self.centre, now, self.inbound.handle_time))
+        due = [DueCallback(*row) for row in session.execute(
+            select(Callback.id, Callback.phone, Callback.queue, Callback.deadline_at).where(*conditions)
+            .order_by(*edf_order(self.order)).limit(self.batch_size).with_for_update(skip_locked=True)
+        )]
+        # Do-not-call (canceled), per-number daily cap (postponed or missed), hourly spending breaker.
+        due = guard.screen_due(session, self.centre, due, now)
+        pairs = match_agents(due, agents)
+        if not pairs:
+            return []
+        if self.db.dialect == "postgresql":
+            # In a transaction of its own: the pacing row is not held through this claim's writes, so two
+            # workers' claims run side by side (their other rows are taken with SKIP LOCKED).
+            taken.extend(pacing.take_slots_apart(self.db, self.dispatch, now, len(pairs)))
+            slots = taken
+        else:
+            slots = pacing.take_slots(session, self.dispatch, now, len(pairs))
+        started = attempts.start_attempts(session, self.centre, pairs[:len(slots)], worker_id=self.worker_id,
+                                          provider=self.provider.name, now=now, lease=self.dispatch.lease)
+        return [Claimed.of(s, slot) for s, slot in zip(started, slots, strict=True)]
 
     def claim_round(self, now: datetime) -> list[Claimed | QueueClaim]:
         """This round's work in serving order: urgent callbacks, agents for waiting callers, the other callbacks.

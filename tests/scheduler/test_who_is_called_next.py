@@ -394,3 +394,67 @@ def test_a_tick_at_rest_locks_no_agent_and_reads_only_whether_anything_is_due(ap
     finally:
         event.remove(engine, "before_cursor_execute", listener)
     assert not [s for s in statements if "FROM agents" in s], statements
+
+
+# -- pacing slots beside the claim (PostgreSQL) -------------------------------------------------------------------
+def _pacing_at(app: Any) -> Any:
+    from callbacks.models import DispatchState
+    from scheduler.pacing import PACING_ROW
+
+    with app.extensions["ivr"].db.session() as session:
+        row = session.get(DispatchState, PACING_ROW)
+        return row.at if row is not None else None
+
+
+def test_a_claim_does_not_hold_the_pacing_row_while_it_writes(app, provider, clock, monkeypatch):
+    """Two workers' claims run side by side on PostgreSQL: another worker takes its slots while this claim is still
+    writing (and waits for nothing); on SQLite the claim's transaction holds the one write lock anyway."""
+    from sqlalchemy import text
+
+    from callbacks import attempts
+    from scheduler import pacing
+
+    rt = app.extensions["ivr"]
+    if rt.db.dialect != "postgresql":
+        pytest.skip("SQLite has one write lock: a claim holds it throughout by design")
+    with_dispatch(app, calls_per_second=10)
+    add_agents(app, 2)
+    for i in range(2):
+        request_callback(app, phone(i))
+    real_start = attempts.start_attempts
+    others: list[Any] = []
+
+    def another_worker_takes_slots_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        with rt.db.session() as other:
+            other.execute(text("SET LOCAL lock_timeout = '2s'"))  # a held row would fail this, not hang it
+            others.extend(pacing.take_slots(other, rt.centre.dispatch, clock.now(), 3))
+        return real_start(*args, **kwargs)
+
+    monkeypatch.setattr(attempts, "start_attempts", another_worker_takes_slots_meanwhile)
+    claimed = make_dispatcher(app, provider).claim(clock.now())
+    assert len(claimed) == 2 and len(others) == 3
+    slots = sorted([c.slot_at for c in claimed] + others)
+    assert len(set(slots)) == 5  # no slot given twice
+    assert min((b - a).total_seconds() for a, b in itertools.pairwise(slots)) >= 0.1
+
+
+def test_a_claim_that_fails_gives_its_pacing_slots_back(app, provider, clock, monkeypatch):
+    from callbacks import attempts
+
+    rt = app.extensions["ivr"]
+    with_dispatch(app, calls_per_second=1)
+    add_agents(app, 1)
+    request_callback(app, phone(1))
+    before = _pacing_at(app)
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("claimed 0 of 1")
+
+    monkeypatch.setattr(attempts, "start_attempts", fails)
+    with pytest.raises(RuntimeError, match="claimed 0 of 1"):
+        make_dispatcher(app, provider).claim(clock.now())
+    monkeypatch.undo()
+    # The next claim gets the slot the failed one had taken: now, not a second later.
+    claimed = make_dispatcher(app, provider).claim(clock.now())
+    assert [c.slot_at for c in claimed] == [clock.now()]
+    assert before is None and rt.db.dialect in ("postgresql", "sqlite")
