@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -313,8 +314,11 @@ class Worker:
             # clean stop (the timer never starts) rather than a worker row left behind.
             log.info("worker %s: signal %d, stopping after running jobs finish", self.worker_id, signum)
             stopping.append(signum)
-            if self._scheduler is not None and self._scheduler.running:
-                self._scheduler.shutdown(wait=True)
+            if len(stopping) == 1 and self._scheduler is not None and self._scheduler.running:
+                # From a thread of its own, not in this handler: the handler runs inside whatever the main thread
+                # was doing, maybe holding one of the timer's locks that a finishing job needs while the shutdown
+                # waits for that job (the stop then never came).
+                threading.Thread(target=_shut_down, args=(self._scheduler, True), name="worker-stop").start()
 
         previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
@@ -324,7 +328,7 @@ class Worker:
             def stop_if_asked() -> None:
                 # A signal between the check below and the timer's start found it not running yet: stop now.
                 if stopping and scheduler.running:
-                    scheduler.shutdown(wait=False)
+                    _shut_down(scheduler, False)
 
             scheduler.add_job(stop_if_asked, "interval", seconds=1, id="stop_if_asked", next_run_time=_utcnow())
             if not stopping:
@@ -338,6 +342,16 @@ class Worker:
             log.info("worker %s stopped", self.worker_id)
         if self.replaced is not None:
             raise self.replaced
+
+
+def _shut_down(scheduler: Any, wait: bool) -> None:
+    """Stop the timer (after its running jobs when `wait`); a second request to stop changes nothing."""
+    from apscheduler.schedulers import SchedulerNotRunningError
+
+    try:
+        scheduler.shutdown(wait=wait)
+    except SchedulerNotRunningError:
+        pass
 
 
 def _utcnow() -> Any:
