@@ -16,12 +16,16 @@ from callbacks.db import Database
 from callbacks.service import CallbackService
 from config import load_contact_centre, load_settings
 from ivr.runtime import Runtime, runtime
+from ivr.web.request import WebRequest
 
 log = logging.getLogger(__name__)
 
 
 class WebApp(Flask):
-    """Flask, with a cheaper answer to "is this hook or view a coroutine function?"."""
+    """Flask, with a cheaper answer to "is this hook or view a coroutine function?", and query strings and
+    URL-encoded forms decoded by one loop of ours (`ivr.web.request`)."""
+
+    request_class = WebRequest
 
     def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
         """A plain `def` is returned as it is, decided from its code flags. Flask asks `inspect` on every call of
