@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 from callbacks.clock import Clock
 from callbacks.db import Database
 from callbacks.service import CallbackService
 from config import ContactCentre, Settings
+from ivr.web.current import current_flask_app
 
 if TYPE_CHECKING:
     from callbacks.spool import Spool
@@ -31,4 +32,4 @@ class Runtime:
 
 def runtime(app: Flask | None = None) -> Runtime:
     """The runtime of `app`, or of the app handling the current request or command."""
-    return (app or current_app).extensions["ivr"]
+    return (app or current_flask_app()).extensions["ivr"]

@@ -14,15 +14,18 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
-from flask import Blueprint, Flask, Request, Response, request
+from flask import Blueprint, Flask, Request, Response
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from werkzeug.datastructures import MultiDict
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from callbacks.errors import InvalidRequest
 from config.settings import Network, parse_trusted_proxies
+from ivr.web.current import current_request
 
 MAX_JSON_DEPTH = 20
 # Times outside these bounds are typing mistakes or probes; beyond them, converting to UTC can even overflow.
@@ -142,20 +145,35 @@ def _refuse(field: str) -> None:
                                          "UTF-16 surrogate).", field)
 
 
+def _bad_field(fields: MultiDict[str, str]) -> str | None:
+    """The name of the first field whose name or value is not `bad_text`-clean, if any. Every name and value is
+    joined and looked at once first (a NUL or a surrogate stays one when joined): a clean request, the usual one,
+    costs a few calls instead of two per field."""
+    if not fields or not bad_text("".join(fields.keys()) + "".join(chain.from_iterable(fields.listvalues()))):
+        return None
+    for name, value in fields.items(multi=True):
+        if bad_text(name) or bad_text(value):
+            return name
+    return None
+
+
 def check_inputs() -> None:
     """Before any view: every field a client sent is text the database can hold."""
-    for name, value in (request.view_args or {}).items():
-        if isinstance(value, str) and bad_text(value):
-            _refuse(name)
-    for name, value in request.args.items(multi=True):
-        if bad_text(name) or bad_text(value):
-            _refuse(name)
-    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        for name, value in request.form.items(multi=True):
-            if bad_text(name) or bad_text(value):
+    req = current_request()
+    view_args = req.view_args
+    if view_args:
+        for name, value in view_args.items():
+            if isinstance(value, str) and bad_text(value):
                 _refuse(name)
-    if request.is_json and request.content_length:
-        data = request.get_json(silent=True)
+    bad = _bad_field(req.args)
+    if bad is not None:
+        _refuse(bad)
+    if req.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        bad = _bad_field(req.form)
+        if bad is not None:
+            _refuse(bad)
+    elif req.is_json and req.content_length:
+        data = req.get_json(silent=True)
         if isinstance(data, dict):
             for key, value in data.items():
                 if any(bad_text(s) for s in _strings([key, value])):
@@ -188,7 +206,7 @@ def whole_number(raw: str, field: str, low: int, high: int) -> int:
     return number
 
 
-# -- headers -------------------------------------------------------------------------------------------------
+# -- headers ----------------------------------------------------------------------------------------------------
 _COMMON_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
@@ -196,17 +214,29 @@ _COMMON_HEADERS = (
     ("Cross-Origin-Resource-Policy", "same-origin"),
 )
 _HSTS = ("Strict-Transport-Security", "max-age=31536000")
+# The headers wanted, by (an HTML page?, served over HTTPS?), each with its name in lower case: built once.
+_WANTED = {
+    (html, https): tuple((name.lower(), name, value) for name, value in (
+        *_COMMON_HEADERS, ("Content-Security-Policy", _HTML_CSP if html else _DATA_CSP), *((_HSTS,) if https else ())))
+    for html in (False, True) for https in (False, True)
+}
 
 
 def security_headers(response: Response, *, https: bool) -> Response:
     """The headers every response carries; pages that set a stricter policy keep theirs."""
     headers = response.headers
-    wanted = [*_COMMON_HEADERS,
-              ("Content-Security-Policy", _HTML_CSP if response.mimetype == "text/html" else _DATA_CSP),
-              *((_HSTS,) if https else ())]
-    # One look at the names already set (on every response: setdefault scanned the list once per header).
-    present = {name.lower() for name in headers.keys()}
-    headers.extend([(name, value) for name, value in wanted if name.lower() not in present])
+    # One look at the names already set, which also finds the content type (`response.mimetype` looks again).
+    present: set[str] = set()
+    content_type = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "content-type" and content_type is None:
+            content_type = value
+        present.add(lowered)
+    html = content_type is not None and content_type.split(";")[0].strip() == "text/html"
+    for lowered, name, value in _WANTED[html, https]:
+        if lowered not in present:
+            headers.add(name, value)
     return response
 
 

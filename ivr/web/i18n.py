@@ -30,6 +30,7 @@ from callbacks.i18n import (
 )
 from config.schema import ContactCentre, Queue
 from ivr.runtime import runtime
+from ivr.web.current import current_request
 
 LANGUAGE_COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -204,7 +205,10 @@ def format_window(start: datetime, end: datetime, lang: str, zone: ZoneInfo, now
 
 def _remember_language(response: Response) -> Response:
     """A `?lang=` choice sticks: later pages (and the form's POST) come in the same language."""
-    chosen = request.args.get("lang")
+    args = current_request().args
+    if "lang" not in args:  # almost every request (every webhook): nothing to remember, and no `get` to miss
+        return response
+    chosen = args.get("lang")
     if chosen is not None and chosen == g.get("page_lang") and request.cookies.get(LANGUAGE_COOKIE) != chosen:
         response.set_cookie(
             LANGUAGE_COOKIE,

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response
+
+from ivr.web.current import current_request, request_globals
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Seconds. Twilio gives a webhook 15 s; the top buckets show how close the slowest come.
@@ -42,19 +45,32 @@ class WebMetrics:
             multiprocess.MultiProcessCollector(self.registry)
         else:
             self.registry = own
+        # Each (endpoint, status, method)'s two series, bound once: `labels()` checks and looks them up each time.
+        self._series: dict[tuple[str, int, str], tuple[Any, Any]] = {}
+
+    def _series_of(self, endpoint: str, status: int, method: str) -> tuple[Any, Any]:
+        key = (endpoint, status, method)
+        series = self._series.get(key)
+        if series is None:
+            series = (self.responses.labels(endpoint, str(status)), self.latency.labels(endpoint, method))
+            self._series[key] = series
+        return series
 
     def init_app(self, app: Flask) -> None:
         """Time every request and count every response."""
 
         @app.before_request
         def _clock_in() -> None:
-            g.metrics_started = time.perf_counter()
+            request_globals().metrics_started = time.perf_counter()
 
         @app.after_request
         def _clock_out(response: Response) -> Response:
-            endpoint = request.endpoint or "unknown"
-            self.responses.labels(endpoint, str(response.status_code)).inc()
-            started = g.get("metrics_started")
+            req = current_request()
+            rule = req.url_rule
+            count, latency = self._series_of(rule.endpoint if rule is not None else "unknown", response.status_code,
+                                             req.method)
+            count.inc()
+            started = request_globals().get("metrics_started")
             if started is not None:
-                self.latency.labels(endpoint, request.method).observe(time.perf_counter() - started)
+                latency.observe(time.perf_counter() - started)
             return response

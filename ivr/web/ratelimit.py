@@ -17,6 +17,7 @@ from limits import parse
 
 from callbacks.errors import CallbackError
 from ivr.runtime import runtime
+from ivr.web.current import current_request
 from ivr.web.edge import TWILIO_BLUEPRINTS, twilio_only
 from ivr.web.http import api_error
 
@@ -126,7 +127,7 @@ def _not_for_twilio(app: Flask) -> None:
     def skipping(hook: Any) -> Any:
         @wraps(hook)
         def guarded(*args: Any) -> Any:
-            if request.blueprint in TWILIO_BLUEPRINTS:
+            if current_request().blueprint in TWILIO_BLUEPRINTS:
                 return args[0] if args and isinstance(args[0], Response) else None
             return hook(*args)
 

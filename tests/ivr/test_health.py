@@ -41,3 +41,13 @@ def test_metrics_report_callbacks_by_status_for_prometheus(client, app):
     assert 'ivr_callbacks{queue="general",status="pending"} 1.0' in text
     assert "ivr_database_up 1.0" in text
     assert 'ivr_http_responses_total{endpoint="health.healthz",status="200"}' in text
+
+
+def test_each_response_is_counted_once_in_the_series_of_its_endpoint_and_status(client):
+    for path in ("/healthz", "/healthz", "/no-such-page"):
+        client.get(path)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'ivr_http_responses_total{endpoint="health.healthz",status="200"} 2.0' in text
+    assert 'ivr_http_responses_total{endpoint="unknown",status="404"} 1.0' in text
+    assert 'ivr_http_request_duration_seconds_count{endpoint="health.healthz",method="GET"} 2.0' in text
+    assert 'ivr_http_request_duration_seconds_count{endpoint="unknown",method="GET"} 1.0' in text

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from werkzeug.datastructures import MultiDict
 
 from callbacks.models import InboundCall
 from tests.support.phone import Caller, sign
@@ -76,6 +77,29 @@ def test_the_url_is_the_public_one_not_the_host_header(phone_app: Any) -> None:
         "/twilio/voice", data=params, headers={"X-Twilio-Signature": forged}, base_url="http://evil.example"
     )
     assert response.status_code == 403
+
+
+def test_a_field_sent_twice_is_signed_with_both_values_as_twilio_signs_it(phone_app: Any) -> None:
+    url = "https://support.example.com/twilio/voice"
+    form = MultiDict([("CallSid", "CA" + "7" * 32), ("From", "+989121234567"), ("To", "+982191000001"),
+                      ("Digits", "2"), ("Digits", "1")])
+    first_only = MultiDict([(name, value) for name, value in form.items(multi=True) if value != "1"])
+    client = phone_app.test_client()
+    for signed_over, status in ((first_only, 403), (form, 200)):
+        response = client.post("/twilio/voice", data=form, base_url="https://support.example.com",
+                               headers={"X-Twilio-Signature": sign("test-auth-token", url, signed_over)})
+        assert response.status_code == status
+    assert calls_recorded(phone_app) == 1
+
+
+def test_a_nul_behind_a_good_value_in_a_signed_webhook_reaches_no_step_of_the_tree(phone_app: Any) -> None:
+    url = "https://support.example.com/twilio/voice"
+    form = MultiDict([("CallSid", "CA" + "7" * 32), ("From", "+989121234567"), ("To", "+982191000001"),
+                      ("Digits", "1"), ("Digits", "\x00")])
+    response = phone_app.test_client().post("/twilio/voice", data=form, base_url="https://support.example.com",
+                                            headers={"X-Twilio-Signature": sign("test-auth-token", url, form)})
+    assert b"<Hangup" in response.data and b"<Gather" not in response.data
+    assert calls_recorded(phone_app) == 0
 
 
 def test_the_query_string_is_part_of_what_is_signed(phone_app: Any) -> None:

@@ -14,18 +14,21 @@ import time
 from typing import Any
 
 import pytest
+from werkzeug.datastructures import MultiDict
 
 from callbacks.apikeys import create_api_key
 from config.settings import SettingsError
 from tests.support.network import (
     BASE_URL,
     CALLER_ID,
+    TOKEN,
     PhoneNetwork,
     add_agents,
     attempts_of,
     make_dispatcher,
     request_callback,
 )
+from tests.support.phone import sign
 from tests.support.supervisor import add_account, csrf_for, log_in
 
 BEARER = "Bearer "
@@ -142,6 +145,20 @@ def test_a_nul_typed_into_the_public_form_is_refused_in_the_readers_language(app
     response = client.post(f"/callback?lang={lang}", data={"phone": "09121234567", "name": "Sa\x00ra"})
     assert response.status_code == 422
     assert words in response.get_data(as_text=True) and "name" in response.get_data(as_text=True)
+    assert app.extensions["ivr"].service.list() == []
+
+
+def test_a_nul_behind_a_good_value_of_the_same_parameter_is_refused_naming_it(app, client, auth):
+    response = client.get("/api/v1/callbacks?limit=5&queue=general&queue=%00", headers=auth)
+    assert response.status_code == 422, response.data
+    assert response.get_json()["error"]["field"] == "queue"
+
+
+def test_a_nul_in_the_second_name_field_of_the_public_form_is_refused_and_nothing_is_saved(app, client):
+    form = MultiDict([("phone", "09121234567"), ("name", "Sara"), ("name", "Sa\x00ra")])
+    response = client.post("/callback?lang=en", data=form)
+    assert response.status_code == 422
+    assert "contains a character" in response.get_data(as_text=True) and "name" in response.get_data(as_text=True)
     assert app.extensions["ivr"].service.list() == []
 
 
@@ -341,6 +358,24 @@ def test_every_response_carries_the_security_headers(client, method, path):
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
     assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_twiml_and_json_carry_the_strict_policy_pages_the_page_policy_and_a_pages_own_policy_stays_alone(client):
+    strict = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    page = "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    signed = {"CallSid": "CA" + "1" * 32}
+    twiml = client.post("/twilio/fallback", data=signed, base_url=BASE_URL,
+                        headers={"X-Twilio-Signature": sign(TOKEN, BASE_URL + "/twilio/fallback", signed)})
+    assert twiml.mimetype == "text/xml" and twiml.headers.getlist("Content-Security-Policy") == [strict]
+    assert client.get("/healthz").headers.getlist("Content-Security-Policy") == [strict]
+    missing = client.get("/no-such-page")
+    assert missing.mimetype == "text/html" and missing.headers.getlist("Content-Security-Policy") == [page]
+    form = client.get("/callback?lang=en")
+    [own] = form.headers.getlist("Content-Security-Policy")
+    assert "default-src 'self'" in own
+    for response in (twiml, missing, form):
+        assert len(response.headers.getlist("X-Frame-Options")) == 1
+        assert response.headers.getlist("Strict-Transport-Security") == ["max-age=31536000"]
 
 
 def test_metrics_are_refused_to_the_public_and_served_to_the_operator(app_config, sqlite_db, centre, clock):

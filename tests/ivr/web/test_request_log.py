@@ -3,12 +3,19 @@ every response carries the request id its lines carry; a customer's private stat
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import re
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from callbacks.logs import make_handler
 from telephony.fake import FakeProvider
 from tests.support.network import CALLER_ID, PhoneNetwork, add_agents, make_dispatcher, request_callback
+from tests.support.phone import sign
 
 
 @pytest.fixture
@@ -66,3 +73,64 @@ def test_request_ids_differ_per_request_and_per_process() -> None:
     other = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
              for _ in range(2)}
     assert len(other) == 2 and not other & ids
+
+
+@pytest.fixture
+def written_as(request: pytest.FixtureRequest) -> Iterator[tuple[str, io.StringIO]]:
+    """The request lines as production writes them (the same handler, formatter and filters), in `style`."""
+    style = request.param
+    stream = io.StringIO()
+    handler = make_handler(style, stream)
+    requests_log = logging.getLogger("ivr.requests")
+    requests_log.addHandler(handler)
+    try:
+        yield style, stream
+    finally:
+        requests_log.removeHandler(handler)
+
+
+def menu_step(client: Any, app: Any) -> tuple[Any, str]:
+    """A caller pressing 1 in the main menu: one signed webhook, as Twilio sends it."""
+    url = app.extensions["ivr"].settings.public_base_url + "/twilio/ivr/input?n=main&l=en"
+    sid = "CA" + "5" * 32
+    params = {"CallSid": sid, "AccountSid": "AC" + "0" * 32, "From": "+989121234567", "To": "+982191000001",
+              "CallStatus": "in-progress", "Direction": "inbound", "Digits": "1"}
+    response = client.post("/twilio/ivr/input?n=main&l=en", data=params, base_url="https://support.example.com",
+                           headers={"X-Twilio-Signature": sign("test-auth-token", url, params)})
+    assert response.status_code == 200, response.data
+    return response, sid
+
+
+@pytest.mark.parametrize("written_as", ["text"], indirect=True)
+def test_a_webhooks_line_reads_the_same_to_an_operator_in_text(app, client, written_as):
+    _, stream = written_as
+    response, sid = menu_step(client, app)
+    request_id = response.headers["X-Request-Id"]
+    [line] = stream.getvalue().splitlines()
+    pattern = (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ivr\.requests: POST /twilio/ivr/input 200 (\d+\.\d)ms "
+               rf"\(endpoint=voice\.input_view status=200 duration_ms=\1 request_id={request_id} call_sid={sid} "
+               r"call_status=in-progress\)")
+    assert re.fullmatch(pattern, line), line
+
+
+@pytest.mark.parametrize("written_as", ["json"], indirect=True)
+def test_a_webhooks_line_reads_the_same_to_an_operator_in_json(app, client, written_as):
+    _, stream = written_as
+    response, sid = menu_step(client, app)
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    duration = line["duration_ms"]
+    assert isinstance(duration, float)
+    assert list(line.items()) == [
+        ("time", line["time"]), ("level", "INFO"), ("logger", "ivr.requests"),
+        ("message", f"POST /twilio/ivr/input 200 {duration:.1f}ms"), ("endpoint", "voice.input_view"),
+        ("status", 200), ("duration_ms", duration), ("request_id", response.headers["X-Request-Id"]),
+        ("call_sid", sid), ("call_status", "in-progress"),
+    ]
+
+
+@pytest.mark.parametrize("written_as", ["text"], indirect=True)
+def test_a_number_in_an_unknown_path_is_masked_in_its_line(client, written_as):
+    _, stream = written_as
+    client.get("/+989121234567")
+    [line] = stream.getvalue().splitlines()
+    assert "GET /+98912***4567 404" in line and "+989121234567" not in line
