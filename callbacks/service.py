@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session
 
 from callbacks.alerts import raise_alert
+from callbacks.apikeys import ApiKeyRevoked
 from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
 from callbacks.capacity import (
@@ -37,6 +38,7 @@ from callbacks.models import (
     CANCELED,
     OPEN_STATUSES,
     PENDING,
+    ApiKey,
     Callback,
     CallbackEvent,
 )
@@ -98,9 +100,11 @@ class CallbackService:
         self.calendar = BusinessCalendar.for_centre(centre)
         self.stats = StatsCache()
         self.backlogs = BacklogCache()
-        # What every request reads first, in one statement: the do-not-call list, the open request for the number
-        # and queue, and what the quote reads fresh (built once; bound per request).
+        # What every request reads first, in one statement: whether its API key is still active, the do-not-call
+        # list, the open request for the number and queue, and what the quote reads fresh (built once; bound per
+        # request).
         self._request_reads = select(
+            select(ApiKey.id).where(ApiKey.id == bindparam("api_key"), ApiKey.revoked_at.is_(None)).scalar_subquery(),
             opted_out_clause(bindparam("phone")),
             select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
                                       Callback.status.in_(OPEN_STATUSES)).limit(1).scalar_subquery(),
@@ -228,6 +232,8 @@ class CallbackService:
 
         `arrived_at` is when a caller who leaves the phone queue for a callback joined it: the promise and the
         dispatcher's ordering count from then, so leaving the queue keeps their place.
+        `api_key_id`: the API key it comes through, read from a per-process cache by the caller; the key must still
+        be active when this transaction reads (ApiKeyRevoked, nothing stored), so a revoked key stops at once.
         `taken_at` is set only for a request recorded late (taken while the database was down, replayed from the
         spool): the promise counts from then (or from a recent arrival before it), so the stored deadline is the
         one the caller was told; at most MAX_RECORDED_LATE ago. The history says it was recorded late.
@@ -248,11 +254,14 @@ class CallbackService:
 
         token = secrets.token_urlsafe(24)
         try:
-            # One transaction: the do-not-call list, the open request for the number, the quote and the row.
+            # One transaction: the key, the do-not-call list, the open request for the number, the quote and the row.
             with self.db.session() as session:
-                # One statement: the do-not-call list, the open request, what the quote reads fresh every time.
-                opted_out, open_id, *live_values = session.execute(
-                    self._request_reads, {"phone": e164, "queue": queue_id, **live_state_params(now, queue_id)}).one()
+                # One statement: the key, the do-not-call list, the open request, what the quote reads fresh.
+                active_key, opted_out, open_id, *live_values = session.execute(
+                    self._request_reads, {"api_key": api_key_id, "phone": e164, "queue": queue_id,
+                                          **live_state_params(now, queue_id)}).one()
+                if api_key_id is not None and active_key is None:
+                    raise ApiKeyRevoked()
                 # Before anything else is read or stored: a number that asked never to be called gets nothing.
                 if opted_out:
                     raise OptedOut()
