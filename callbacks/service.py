@@ -18,6 +18,7 @@ from callbacks.apikeys import ApiKeyRevoked
 from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
 from callbacks.capacity import (
+    Background,
     BacklogCache,
     LiveState,
     StatsCache,
@@ -93,13 +94,14 @@ def _db_guard(exc: Exception) -> DatabaseUnavailable:
 class CallbackService:
     """Request, read and cancel callbacks. Every method reads `now` once from the injected clock."""
 
-    def __init__(self, db: Database, centre: ContactCentre, clock: Clock):
+    def __init__(self, db: Database, centre: ContactCentre, clock: Clock, *, background: Background | None = None):
+        """`background`: runs the backlog's next reading off the request (see BacklogCache); None: inline."""
         self.db = db
         self.centre = centre
         self.clock = clock
         self.calendar = BusinessCalendar.for_centre(centre)
         self.stats = StatsCache()
-        self.backlogs = BacklogCache()
+        self.backlogs = BacklogCache(background=background, sessions=db.session if background else None)
         # What every request reads first, in one statement: whether its API key is still active, the do-not-call
         # list, the open request for the number and queue, and what the quote reads fresh (built once; bound per
         # request).
