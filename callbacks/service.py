@@ -13,7 +13,6 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from callbacks.alerts import raise_alert
 from callbacks.apikeys import ApiKeyRevoked
 from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
@@ -39,6 +38,7 @@ from callbacks.models import (
     CANCELED,
     OPEN_STATUSES,
     PENDING,
+    Alert,
     ApiKey,
     Callback,
     CallbackEvent,
@@ -295,6 +295,9 @@ class CallbackService:
                     version=1,
                     api_key_id=api_key_id,
                 )
+                if quote.overloaded:
+                    # Set before the row is written (one INSERT, not an INSERT and an UPDATE).
+                    callback.at_risk_since, callback.at_risk_reason = now, _overloaded_reason(quote)
                 session.add(callback)
                 session.flush()
                 record_event(
@@ -327,9 +330,10 @@ class CallbackService:
         if quote.source in ("sla", "forecast", "ceiling") and (quote.source != "sla") != flagged:
             note_quote(session, self.centre, callback.queue, quote, now)
         if quote.overloaded:
-            reason = f"overloaded: the forecast is beyond the queue's ceiling ({quote.why})"[:300]
-            callback.at_risk_since, callback.at_risk_reason = now, reason
-            raise_alert(session, callback, "overloaded", now, reason)
+            # Not `raise_alert`: its look for an earlier alert and its savepoint guard against another transaction's
+            # alert for the same callback, and no other transaction can see a callback this one has just written.
+            session.add(Alert(callback_id=callback.id, kind="overloaded", created_at=now,
+                              reason=callback.at_risk_reason))
         write_promise(session, self.centre, callback, token, now)
 
     def cancel(self, callback_id: str, *, actor: str, reason: str = "canceled by the customer") -> Callback:
@@ -467,6 +471,10 @@ def _aware(field: str, value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", field)
     return ensure_utc(value)
+
+
+def _overloaded_reason(quote: Quote) -> str:
+    return f"overloaded: the forecast is beyond the queue's ceiling ({quote.why})"[:300]
 
 
 def _request_details(channel: str, e164: str, quote: Quote, requested_at: datetime, taken: datetime, *,

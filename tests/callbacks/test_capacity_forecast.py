@@ -82,6 +82,29 @@ def test_with_nobody_on_shift_the_customer_is_told_we_are_overloaded_and_supervi
     assert kinds == ["overloaded", "quote_over_sla"]
 
 
+def test_an_overloaded_request_is_written_at_risk_with_its_alert_in_one_insert_each(db, centre):
+    from sqlalchemy import event
+
+    service, clock = service_at(db, centre, SUNDAY_10)
+    for name in agents(db, clock, 2):
+        set_shift(db, name, False, clock.now())
+    service.request(phone=phone(1), channel="api", actor="t")  # the first: the queue's flag is raised too
+    statements: list[str] = []
+    listener = lambda _c, _cur, statement, *_rest: statements.append(statement.split()[0].upper())  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        callback = service.request(phone=phone(2), channel="api", actor="t").callback
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert callback.deadline_from == "ceiling" and callback.at_risk_since == clock.now()
+    assert callback.at_risk_reason.startswith("overloaded: the forecast is beyond the queue's ceiling")
+    # The callback, its history, its alert: no UPDATE of the row just written, no look for an alert it cannot have.
+    assert [s for s in statements if s not in ("SELECT", "BEGIN", "COMMIT")] == ["INSERT", "INSERT", "INSERT"]
+    with db.session() as session:
+        alert = session.scalars(select(Alert).where(Alert.callback_id == callback.id)).one()
+    assert alert.kind == "overloaded" and alert.reason == callback.at_risk_reason and alert.deliveries is None
+
+
 def test_a_request_at_closing_time_is_promised_from_tomorrows_agents(db, centre):
     service, clock = service_at(db, centre, local(2026, 11, 22, 19, 20))
     agents(db, clock, 1)
