@@ -270,6 +270,12 @@ class Snapshot:
     extra: float = 0.0
 
 
+_CALLBACKS = Callback.__table__.c
+_OPEN_WORK = select(_CALLBACKS.id, _CALLBACKS.queue, _CALLBACKS.deadline_at, _CALLBACKS.attempts_made,
+                    _CALLBACKS.next_attempt_at, _CALLBACKS.status, _CALLBACKS.window_end).where(
+    _CALLBACKS.status.in_(OPEN_STATUSES))
+
+
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
                  now: datetime, queue_id: str | None = None, watch_every: timedelta = WATCH_EVERY) -> Snapshot:
     """The open callbacks (of the queues sharing `queue_id`'s agents), the live callers, and the agents ahead."""
@@ -278,10 +284,8 @@ def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCale
     spans, registered = read_staffing(session, calendar, now, queue_id)
     agents = list(session.scalars(select(Agent)))
     queues = _sharing(centre, agents, queue_id)
-    rows = session.execute(
-        select(Callback.id, Callback.queue, Callback.deadline_at, Callback.attempts_made, Callback.next_attempt_at,
-               Callback.status, Callback.window_end).where(Callback.status.in_(OPEN_STATUSES))
-    ).all()
+    # Through the session's connection: the rows as plain tuples, without the ORM's loading (a third of a reading).
+    rows = session.connection().execute(_OPEN_WORK).all()
     work: list[Work] = []
     # A callback's expected work and tail depend only on its queue, attempts made and kind: worked out once each.
     shapes: dict[tuple[str, int, bool, bool], tuple[float, timedelta]] = {}
