@@ -10,8 +10,10 @@ requests are quoted their SLA.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -75,6 +77,7 @@ STATS_TTL = timedelta(minutes=5)
 # Outcomes that say nothing about the customer (no call placed, or the callback closed meanwhile).
 _NOT_SAMPLES = ("not_placed", "agent_unavailable", "callback_closed")
 QUOTE_STATE = "quote:"
+log = logging.getLogger(__name__)
 # How often the watchdog looks (the forecast keeps this much in hand so a warning is never late by a round).
 WATCH_EVERY = timedelta(minutes=1)
 
@@ -267,6 +270,12 @@ class Snapshot:
     extra: float = 0.0
 
 
+_CALLBACKS = Callback.__table__.c
+_OPEN_WORK = select(_CALLBACKS.id, _CALLBACKS.queue, _CALLBACKS.deadline_at, _CALLBACKS.attempts_made,
+                    _CALLBACKS.next_attempt_at, _CALLBACKS.status, _CALLBACKS.window_end).where(
+    _CALLBACKS.status.in_(OPEN_STATUSES))
+
+
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
                  now: datetime, queue_id: str | None = None, watch_every: timedelta = WATCH_EVERY) -> Snapshot:
     """The open callbacks (of the queues sharing `queue_id`'s agents), the live callers, and the agents ahead."""
@@ -275,10 +284,8 @@ def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCale
     spans, registered = read_staffing(session, calendar, now, queue_id)
     agents = list(session.scalars(select(Agent)))
     queues = _sharing(centre, agents, queue_id)
-    rows = session.execute(
-        select(Callback.id, Callback.queue, Callback.deadline_at, Callback.attempts_made, Callback.next_attempt_at,
-               Callback.status, Callback.window_end).where(Callback.status.in_(OPEN_STATUSES))
-    ).all()
+    # Through the session's connection: the rows as plain tuples, without the ORM's loading (a third of a reading).
+    rows = session.connection().execute(_OPEN_WORK).all()
     work: list[Work] = []
     # A callback's expected work and tail depend only on its queue, attempts made and kind: worked out once each.
     shapes: dict[tuple[str, int, bool, bool], tuple[float, timedelta]] = {}
@@ -327,9 +334,20 @@ def quote_from(snapshot: Snapshot, centre: ContactCentre, calendar: BusinessCale
 
 # -- quoting new requests: the backlog read once a second per process ----------------------------------------------
 QUOTE_READING_TTL = timedelta(seconds=1)
+# With readings refreshed in the background: a reading this old is not served (the request reads inline), so a
+# refresh that keeps failing or never runs cannot leave quotes on an old reading.
+QUOTE_READING_MAX_AGE = timedelta(seconds=10)
 # A callback whose id was handed out shortly before a reading may commit after it: ids this close below the
 # highest one read are looked at again on every quote (those the reading had are left out).
 LATE_COMMIT_IDS = 64
+
+
+# Runs a task off the request (production: a thread of its own); see BacklogCache.
+Background = Callable[[Callable[[], None]], None]
+
+
+def in_a_thread(task: Callable[[], None]) -> None:
+    threading.Thread(target=task, name="backlog-reading", daemon=True).start()
 
 
 @dataclass(frozen=True)
@@ -409,15 +427,26 @@ class BacklogCache:
     Reading every open callback for every request made each request cost as much as the backlog was long. Between
     readings a quote asks the store only what could make it too early: callbacks requested since (by any process;
     each counted ahead of the new request with the expected work of a new request of its queue), the live callers
-    now, the agent time gone since the reading, and whether staffing changed (then it reads again). Callbacks that
-    ended since are still counted, so a quote is never earlier than a fresh reading's, only sometimes later
-    (by at most one `ttl` of requests). Left out: an agent's queues edited within the `ttl`.
+    now, the agent time gone since the reading, and whether staffing or the attempt statistics changed (then it
+    reads again). Callbacks that ended since are still counted, so a quote is never earlier than a fresh reading's,
+    only sometimes later (by the callbacks that ended since the reading). Left out: an agent's queues edited since.
+
+    With `background` (and `sessions` to read with), a request that finds the reading older than `ttl` is quoted
+    from it as above and hands the new reading to `background` (one at a time per group): the reading, 40 to
+    200 ms with 1,000 to 5,000 open, is off the request path. A reading older than `max_age` is never served (the
+    request reads inline). Without `background` the request that finds it stale reads inline.
     """
 
-    def __init__(self, ttl: timedelta = QUOTE_READING_TTL):
-        self.ttl = ttl
+    def __init__(self, ttl: timedelta = QUOTE_READING_TTL, *, background: Background | None = None,
+                 sessions: Callable[[], AbstractContextManager[Session]] | None = None,
+                 max_age: timedelta = QUOTE_READING_MAX_AGE):
+        if background is not None and sessions is None:
+            raise ValueError("a background reading needs `sessions` to read with")
+        self.ttl, self.max_age = ttl, max(max_age, ttl)
+        self.background, self.sessions = background, sessions
         self._lock = threading.Lock()
         self._readings: dict[str | None, tuple[datetime, _Reading]] = {}
+        self._refreshing: set[str | None] = set()
 
     def read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
              now: datetime, queue_id: str, live: LiveState | None = None) -> Snapshot:
@@ -425,9 +454,14 @@ class BacklogCache:
         when the caller has just read it with its own statement)."""
         live = live or read_live_state(session, now, queue_id)
         with self._lock:
-            cached = self._readings.get(queue_id) or self._readings.get(None)
-        if (cached is None or not cached[0] <= now < cached[0] + self.ttl or cached[1].staffing != live.staffing):
+            group = queue_id if queue_id in self._readings else None
+            cached = self._readings.get(group)
+        usable = self.max_age if self.background is not None else self.ttl
+        if (cached is None or not cached[0] <= now < cached[0] + usable or cached[1].staffing != live.staffing
+                or cached[1].snapshot.stats != stats):
             return self._read(session, centre, calendar, stats, now, queue_id, live.staffing)
+        if now >= cached[0] + self.ttl:
+            self._refresh_later(group, centre, calendar, stats, now, queue_id, live.staffing)
         reading = cached[1]
         snapshot = reading.snapshot
         new: dict[str, int] = {}
@@ -444,6 +478,28 @@ class BacklogCache:
         extra += max(0.0, ahead - backlog.ahead) + backlog.capacity.until(now)
         return replace(snapshot, now=now, callers_waiting=live.waiting, extra=extra)
 
+    def _refresh_later(self, group: str | None, centre: ContactCentre, calendar: BusinessCalendar,
+                       stats: AttemptStats, now: datetime, queue_id: str, staffing: tuple[Any, ...]) -> None:
+        with self._lock:
+            if group in self._refreshing:
+                return
+            self._refreshing.add(group)
+
+        def refresh() -> None:
+            try:
+                assert self.sessions is not None
+                with self.sessions() as session:
+                    self._read(session, centre, calendar, stats, now, queue_id, staffing)
+            except Exception:
+                # The next request past the `ttl` asks again; past `max_age` requests read inline (and say so).
+                log.warning("reading the backlog in the background failed", exc_info=True)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(group)
+
+        assert self.background is not None
+        self.background(refresh)
+
     def _read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
               now: datetime, queue_id: str, staffing: tuple[Any, ...]) -> Snapshot:
         # The highest id first: a callback committed between this and the rows read is counted twice for a
@@ -452,8 +508,11 @@ class BacklogCache:
         snapshot = read_backlog(session, centre, calendar, stats, now, queue_id)
         known = frozenset(w.ident for w in snapshot.backlog.work
                           if w.ident is not None and top - LATE_COMMIT_IDS < w.ident <= top)
+        group = None if snapshot.everyone else queue_id
         with self._lock:
-            self._readings[None if snapshot.everyone else queue_id] = (now, _Reading(snapshot, top, known, staffing))
+            held = self._readings.get(group)
+            if held is None or held[0] <= now:  # a slow background reading never replaces a newer one
+                self._readings[group] = (now, _Reading(snapshot, top, known, staffing))
         return snapshot
 
 

@@ -334,9 +334,15 @@ class Backlog:
         new = work_for(queue_id, queue, stats, deadline=sla_deadline, attempts_made=0, ready_at=ready,
                        watch_every=watch_every, window=window)
         margin = queue.quote_margin
+        room = new.seconds + extra
         k = bisect.bisect_right(self._deadlines, sla_deadline)
         start: datetime | None = None
         found: datetime | None = None
+        # The first place k in deadline order where the request fits. Every quantity below only grows with k (the
+        # work before it, so its start, so its candidate; the room after it), and once there is no start there is
+        # none further on: a place that fails lets the walk skip every later place that must fail for the same
+        # reason (a deadline not after this candidate; room still short), so the first fit is found in a few steps
+        # instead of one step per callback (tests/callbacks/test_quote_search.py checks it against the plain walk).
         while k <= len(self.work):
             before = (self._before[k] if k < len(self.work) else self._total) + extra
             start = self._start(before, ready, new.tail)
@@ -347,10 +353,17 @@ class Backlog:
             # Within the SLA the margin is not asked for; beyond it, the quote is the forecast plus the margin.
             candidate = max(low, needed if needed <= sla_deadline else needed + margin)
             high = self._deadlines[k] if k < len(self.work) else None
-            if (high is None or candidate < high) and self._spare_after[k] >= new.seconds + extra:
+            fits_before_next = high is None or candidate < high
+            spares = self._spare_after[k] >= room
+            if fits_before_next and spares:
                 found = candidate
                 break
-            k += 1
+            following = k + 1
+            if not fits_before_next:
+                following = max(following, bisect.bisect_right(self._deadlines, candidate))
+            if not spares:
+                following = max(following, bisect.bisect_left(self._spare_after, room))
+            k = following
         if found is not None and found <= sla_deadline:
             return Quote(sla_deadline, sla_deadline, "sla", start)
         if found is None:

@@ -13,10 +13,11 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from callbacks.alerts import raise_alert
+from callbacks.apikeys import ApiKeyRevoked
 from callbacks.attempts import close_callback
 from callbacks.businesstime import BusinessCalendar
 from callbacks.capacity import (
+    Background,
     BacklogCache,
     LiveState,
     StatsCache,
@@ -37,6 +38,8 @@ from callbacks.models import (
     CANCELED,
     OPEN_STATUSES,
     PENDING,
+    Alert,
+    ApiKey,
     Callback,
     CallbackEvent,
 )
@@ -91,16 +94,19 @@ def _db_guard(exc: Exception) -> DatabaseUnavailable:
 class CallbackService:
     """Request, read and cancel callbacks. Every method reads `now` once from the injected clock."""
 
-    def __init__(self, db: Database, centre: ContactCentre, clock: Clock):
+    def __init__(self, db: Database, centre: ContactCentre, clock: Clock, *, background: Background | None = None):
+        """`background`: runs the backlog's next reading off the request (see BacklogCache); None: inline."""
         self.db = db
         self.centre = centre
         self.clock = clock
         self.calendar = BusinessCalendar.for_centre(centre)
         self.stats = StatsCache()
-        self.backlogs = BacklogCache()
-        # What every request reads first, in one statement: the do-not-call list, the open request for the number
-        # and queue, and what the quote reads fresh (built once; bound per request).
+        self.backlogs = BacklogCache(background=background, sessions=db.session if background else None)
+        # What every request reads first, in one statement: whether its API key is still active, the do-not-call
+        # list, the open request for the number and queue, and what the quote reads fresh (built once; bound per
+        # request).
         self._request_reads = select(
+            select(ApiKey.id).where(ApiKey.id == bindparam("api_key"), ApiKey.revoked_at.is_(None)).scalar_subquery(),
             opted_out_clause(bindparam("phone")),
             select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
                                       Callback.status.in_(OPEN_STATUSES)).limit(1).scalar_subquery(),
@@ -228,6 +234,8 @@ class CallbackService:
 
         `arrived_at` is when a caller who leaves the phone queue for a callback joined it: the promise and the
         dispatcher's ordering count from then, so leaving the queue keeps their place.
+        `api_key_id`: the API key it comes through, read from a per-process cache by the caller; the key must still
+        be active when this transaction reads (ApiKeyRevoked, nothing stored), so a revoked key stops at once.
         `taken_at` is set only for a request recorded late (taken while the database was down, replayed from the
         spool): the promise counts from then (or from a recent arrival before it), so the stored deadline is the
         one the caller was told; at most MAX_RECORDED_LATE ago. The history says it was recorded late.
@@ -248,11 +256,14 @@ class CallbackService:
 
         token = secrets.token_urlsafe(24)
         try:
-            # One transaction: the do-not-call list, the open request for the number, the quote and the row.
+            # One transaction: the key, the do-not-call list, the open request for the number, the quote and the row.
             with self.db.session() as session:
-                # One statement: the do-not-call list, the open request, what the quote reads fresh every time.
-                opted_out, open_id, *live_values = session.execute(
-                    self._request_reads, {"phone": e164, "queue": queue_id, **live_state_params(now, queue_id)}).one()
+                # One statement: the key, the do-not-call list, the open request, what the quote reads fresh.
+                active_key, opted_out, open_id, *live_values = session.execute(
+                    self._request_reads, {"api_key": api_key_id, "phone": e164, "queue": queue_id,
+                                          **live_state_params(now, queue_id)}).one()
+                if api_key_id is not None and active_key is None:
+                    raise ApiKeyRevoked()
                 # Before anything else is read or stored: a number that asked never to be called gets nothing.
                 if opted_out:
                     raise OptedOut()
@@ -284,6 +295,9 @@ class CallbackService:
                     version=1,
                     api_key_id=api_key_id,
                 )
+                if quote.overloaded:
+                    # Set before the row is written (one INSERT, not an INSERT and an UPDATE).
+                    callback.at_risk_since, callback.at_risk_reason = now, _overloaded_reason(quote)
                 session.add(callback)
                 session.flush()
                 record_event(
@@ -316,9 +330,10 @@ class CallbackService:
         if quote.source in ("sla", "forecast", "ceiling") and (quote.source != "sla") != flagged:
             note_quote(session, self.centre, callback.queue, quote, now)
         if quote.overloaded:
-            reason = f"overloaded: the forecast is beyond the queue's ceiling ({quote.why})"[:300]
-            callback.at_risk_since, callback.at_risk_reason = now, reason
-            raise_alert(session, callback, "overloaded", now, reason)
+            # Not `raise_alert`: its look for an earlier alert and its savepoint guard against another transaction's
+            # alert for the same callback, and no other transaction can see a callback this one has just written.
+            session.add(Alert(callback_id=callback.id, kind="overloaded", created_at=now,
+                              reason=callback.at_risk_reason))
         write_promise(session, self.centre, callback, token, now)
 
     def cancel(self, callback_id: str, *, actor: str, reason: str = "canceled by the customer") -> Callback:
@@ -456,6 +471,10 @@ def _aware(field: str, value: datetime | None) -> datetime | None:
     if value.tzinfo is None:
         raise InvalidRequest("naive_time", "Times need a timezone offset (e.g. +03:30 or Z).", field)
     return ensure_utc(value)
+
+
+def _overloaded_reason(quote: Quote) -> str:
+    return f"overloaded: the forecast is beyond the queue's ceiling ({quote.why})"[:300]
 
 
 def _request_details(channel: str, e164: str, quote: Quote, requested_at: datetime, taken: datetime, *,

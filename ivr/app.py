@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Flask
 
+from callbacks.capacity import in_a_thread
 from callbacks.clock import SystemClock
 from callbacks.db import Database
 from callbacks.service import CallbackService
@@ -60,9 +61,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
     )
     app.config.update(test_config)
-    app.extensions["ivr"] = Runtime(
-        settings=settings, centre=centre, db=db, clock=clock, service=CallbackService(db, centre, clock)
-    )
+    # The backlog's reading for quotes is refreshed off the request in production (tests: inline, deterministic).
+    service = CallbackService(db, centre, clock, background=None if app.testing else in_a_thread)
+    app.extensions["ivr"] = Runtime(settings=settings, centre=centre, db=db, clock=clock, service=service)
 
     from ivr import health
     from ivr.api import views as api

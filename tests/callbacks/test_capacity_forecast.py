@@ -3,11 +3,13 @@ holidays, a wall-clock SLA across the night, a sudden burst; and the promise is 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from callbacks.agents import add_agent, set_shift
 from callbacks.businesstime import BusinessCalendar
@@ -78,6 +80,29 @@ def test_with_nobody_on_shift_the_customer_is_told_we_are_overloaded_and_supervi
     with db.session() as session:
         kinds = sorted(a.kind for a in session.scalars(select(Alert)))
     assert kinds == ["overloaded", "quote_over_sla"]
+
+
+def test_an_overloaded_request_is_written_at_risk_with_its_alert_in_one_insert_each(db, centre):
+    from sqlalchemy import event
+
+    service, clock = service_at(db, centre, SUNDAY_10)
+    for name in agents(db, clock, 2):
+        set_shift(db, name, False, clock.now())
+    service.request(phone=phone(1), channel="api", actor="t")  # the first: the queue's flag is raised too
+    statements: list[str] = []
+    listener = lambda _c, _cur, statement, *_rest: statements.append(statement.split()[0].upper())  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        callback = service.request(phone=phone(2), channel="api", actor="t").callback
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert callback.deadline_from == "ceiling" and callback.at_risk_since == clock.now()
+    assert callback.at_risk_reason.startswith("overloaded: the forecast is beyond the queue's ceiling")
+    # The callback, its history, its alert: no UPDATE of the row just written, no look for an alert it cannot have.
+    assert [s for s in statements if s not in ("SELECT", "BEGIN", "COMMIT")] == ["INSERT", "INSERT", "INSERT"]
+    with db.session() as session:
+        alert = session.scalars(select(Alert).where(Alert.callback_id == callback.id)).one()
+    assert alert.kind == "overloaded" and alert.reason == callback.at_risk_reason and alert.deliveries is None
 
 
 def test_a_request_at_closing_time_is_promised_from_tomorrows_agents(db, centre):
@@ -323,3 +348,84 @@ def test_a_request_committed_after_a_reading_with_an_id_below_its_highest_is_cou
     with db.session() as session:
         after = cache.read(session, centre, calendar, stats, now, "general").extra
     assert after - before == pytest.approx(stats.remaining_work(centre.queue("general").retry.max_attempts))
+
+
+# -- the reading refreshed off the request (BacklogCache with `background`) ------------------------------------------
+def test_a_stale_reading_is_refreshed_off_the_request_and_ended_callbacks_count_until_it_lands(db, centre):
+    refreshes: list = []
+    other, clock = service_at(db, centre, SUNDAY_10)
+    agents(db, clock, 1)
+    burst = [other.request(phone=phone(i), channel="api", actor="t").callback for i in range(40)]
+    service = CallbackService(db, centre, clock, background=refreshes.append)
+    assert service.quote("general").source == "forecast"  # its first reading, inline: the forty are in it
+    for callback in burst:
+        service.cancel(callback.public_id, actor="t")
+    clock.advance(seconds=1)
+    fresh = CallbackService(db, centre, clock).quote("general")
+    # A second old: quoted from the old reading (the forty still counted: later, never earlier than a fresh
+    # reading), and the new reading is asked for off the request, once however many requests find it stale.
+    stale = service.quote("general")
+    assert fresh.source == "sla" and stale.source == "forecast" and stale.deadline >= fresh.deadline
+    assert service.quote("general").source == "forecast"
+    assert len(refreshes) == 1
+    refreshes.pop()()
+    assert service.quote("general").source == "sla"
+    assert service.request(phone=phone(99), channel="api", actor="t").callback.deadline_from == "sla"
+    assert refreshes == []
+
+
+def test_requests_taken_elsewhere_count_while_the_background_reading_is_pending(db, centre):
+    refreshes: list = []
+    web_1, clock = service_at(db, centre, SUNDAY_10)
+    web_2 = CallbackService(db, centre, clock, background=refreshes.append)
+    agents(db, clock, 1)
+    assert web_2.request(phone=phone(0), channel="api", actor="t").callback.deadline_from == "sla"
+    clock.advance(seconds=1)
+    for i in range(1, 40):
+        web_1.request(phone=phone(i), channel="api", actor="t")
+    fresh = CallbackService(db, centre, clock).quote("general")
+    late = web_2.request(phone=phone(99), channel="api", actor="t").callback
+    assert len(refreshes) == 1  # served from the old reading, not read inline
+    assert fresh.source == "forecast" and late.deadline_at >= fresh.deadline
+
+
+def test_a_reading_older_than_its_max_age_is_never_served_even_when_no_refresh_runs(db, centre):
+    refreshes: list = []
+    other, clock = service_at(db, centre, SUNDAY_10)
+    agents(db, clock, 1)
+    burst = [other.request(phone=phone(i), channel="api", actor="t").callback for i in range(40)]
+    service = CallbackService(db, centre, clock, background=refreshes.append)
+    assert service.quote("general").source == "forecast"
+    for callback in burst:
+        service.cancel(callback.public_id, actor="t")
+    clock.advance(seconds=1)
+    assert service.quote("general").source == "forecast" and len(refreshes) == 1  # pending, never run
+    clock.advance(service.backlogs.max_age)
+    assert service.quote("general").source == "sla"  # read inline
+
+
+def test_a_failed_background_reading_is_asked_for_again_by_the_next_stale_request(db, centre, caplog):
+    @contextmanager
+    def unreachable():
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        yield
+
+    refreshes: list = []
+    cache = BacklogCache(background=refreshes.append, sessions=unreachable)
+    calendar, now = BusinessCalendar.for_centre(centre), SUNDAY_10
+    with db.session() as session:
+        cache.read(session, centre, calendar, STATS, now, "general")
+        cache.read(session, centre, calendar, STATS, now + timedelta(seconds=1), "general")
+        refreshes.pop()()  # fails: said in the log, not raised into anyone's request
+        assert "reading the backlog in the background failed" in caplog.text
+        cache.read(session, centre, calendar, STATS, now + timedelta(seconds=2), "general")
+    assert len(refreshes) == 1
+
+
+def test_new_attempt_statistics_make_the_process_read_the_backlog_again(db, centre):
+    cache, calendar, now = BacklogCache(), BusinessCalendar.for_centre(centre), SUNDAY_10
+    slower = AttemptStats(answer_rate=0.5, answered_seconds=300.0, unanswered_seconds=60.0, sample=500)
+    with db.session() as session:
+        cache.read(session, centre, calendar, STATS, now, "general")
+        # Within the second: a reading made with other statistics would weigh its callbacks too lightly.
+        assert cache.read(session, centre, calendar, slower, now, "general").stats == slower

@@ -193,6 +193,36 @@ def test_a_revoked_key_stops_working(client, app):
     assert client.get("/api/v1/callbacks", headers=headers).status_code == 401
 
 
+def test_a_key_revoked_after_its_first_request_cannot_request_another_callback(client, app):
+    # The create reads its key's facts from the process's cache; its own transaction still sees the revocation.
+    rt = app.extensions["ivr"]
+    key = create_api_key(rt.db, "partner", rt.clock.now())
+    headers = {"Authorization": f"Bearer {key}"}
+    assert client.post("/api/v1/callbacks", json={"phone": "09121234567"}, headers=headers).status_code == 201
+    assert revoke_api_key(rt.db, "partner", rt.clock.now())
+    refused = client.post("/api/v1/callbacks", json={"phone": "09121234568"}, headers=headers)
+    assert refused.status_code == 401 and refused.get_json()["error"]["code"] == "unauthorized"
+    assert refused.headers["WWW-Authenticate"].startswith("Bearer")
+    # Not even the open request of a number it asked for before is shown.
+    assert client.post("/api/v1/callbacks", json={"phone": "09121234567"}, headers=headers).status_code == 401
+    assert stored(app) == 1
+
+
+def test_a_callback_request_through_the_api_is_one_transaction(client, app, auth):
+    from sqlalchemy import event
+
+    assert client.post("/api/v1/callbacks", json={"phone": "09121234567"}, headers=auth).status_code == 201
+    engine = app.extensions["ivr"].db.engine
+    transactions = []
+    listener = lambda *_args: transactions.append(1)  # noqa: E731
+    event.listen(engine, "begin", listener)
+    try:
+        assert client.post("/api/v1/callbacks", json={"phone": "09121234568"}, headers=auth).status_code == 201
+    finally:
+        event.remove(engine, "begin", listener)
+    assert len(transactions) == 1  # the key's facts come from the process's cache, not a transaction of its own
+
+
 def test_api_keys_are_stored_only_as_hashes(app, api_key):
     from callbacks.models import ApiKey
 
