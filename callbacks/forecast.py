@@ -364,6 +364,11 @@ class Backlog:
             if not spares:
                 following = max(following, bisect.bisect_left(self._spare_after, room))
             k = following
+        return self._answer(found, start, queue_id, sla_deadline, ceiling)
+
+    def _answer(self, found: datetime | None, start: datetime | None, queue_id: str, sla_deadline: datetime,
+                ceiling: datetime) -> Quote:
+        """The quote for the first place the request fits (`found`, its `start`; None: no place fits)."""
         if found is not None and found <= sla_deadline:
             return Quote(sla_deadline, sla_deadline, "sla", start)
         if found is None:

@@ -76,13 +76,12 @@ class MaskPhoneNumbers(logging.Filter):
             message = record.getMessage()
         except Exception:  # a bad format string is the logging module's to report, not ours to hide
             return True
-        if "+" in message:  # every number has one (E164); most lines have none, so no search at all
-            masked = mask_numbers(message)
-            if masked != message:
-                record.msg, record.args = masked, None
+        masked = mask_numbers(message)
+        if masked != message:
+            record.msg, record.args = masked, None
         for key, value in fields_of(record).items():
-            if isinstance(value, str) and "+" in value:
-                setattr(record, key, mask_numbers(value))
+            if isinstance(value, str) and (masked := mask_numbers(value)) != value:
+                setattr(record, key, masked)
         if record.exc_info:
             # An exception's text may hold a number (a rejected phone, a failed request's URL): written masked.
             record.exc_text = mask_numbers(logging.Formatter().formatException(record.exc_info))

@@ -20,7 +20,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from callbacks.db import Database
+from callbacks.db import Database, one_of
 from callbacks.models import Agent, InboundCall
 from config.schema import ContactCentre
 
@@ -76,10 +76,8 @@ def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
         return unknown
     with db.session() as session:
         sids = sorted({v.call_sid for v in visits})
-        calls: dict[str, _CallRow] = {}
-        for found in session.execute(_READ_CALLS, {"sids": sids}):
-            mapping = found._mapping
-            calls[mapping["call_sid"]] = _CallRow({name: mapping[name] for name in _COLUMNS}, new=False)
+        read = select(*_READ).where(one_of(_TABLE.c.call_sid, sids, db.dialect))
+        calls = {found.call_sid: _CallRow(dict(found._mapping), new=False) for found in session.execute(read)}
         for visit in visits:
             call = calls.get(visit.call_sid)
             if visit.from_status:
@@ -100,8 +98,7 @@ def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
 _COLUMNS = ("call_sid", "caller", "caller_masked", "called", "language", "started_at", "ended_at", "path", "outcome",
             "outcome_node", "queue", "callback_id", "zero_presses", "enqueued_at", "answered_at", "last_sequence")
 _TABLE: Table = InboundCall.metadata.tables[InboundCall.__tablename__]
-_READ_CALLS = select(*(_TABLE.c[name] for name in _COLUMNS)).where(
-    _TABLE.c.call_sid.in_(bindparam("sids", expanding=True)))
+_READ = tuple(_TABLE.c[name] for name in _COLUMNS)
 
 
 class _CallRow:
@@ -121,7 +118,7 @@ class _CallRow:
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in self._values:
             raise AttributeError(name)
-        if self._values[name] != value or type(self._values[name]) is not type(value):
+        if self._values[name] != value:
             self._values[name] = value
             self._changed.add(name)
 

@@ -351,7 +351,9 @@ def test_a_request_committed_after_a_reading_with_an_id_below_its_highest_is_cou
 
 
 # -- the reading refreshed off the request (BacklogCache with `background`) ------------------------------------------
-def test_a_stale_reading_is_refreshed_off_the_request_and_ended_callbacks_count_until_it_lands(db, centre):
+def _read_then_forty_canceled(db, centre):
+    """A web process whose reading (inline, its first) holds forty requests that were all canceled right after, a
+    second ago; its background refreshes gathered, not run."""
     refreshes: list = []
     other, clock = service_at(db, centre, SUNDAY_10)
     agents(db, clock, 1)
@@ -361,6 +363,11 @@ def test_a_stale_reading_is_refreshed_off_the_request_and_ended_callbacks_count_
     for callback in burst:
         service.cancel(callback.public_id, actor="t")
     clock.advance(seconds=1)
+    return service, clock, refreshes
+
+
+def test_a_stale_reading_is_refreshed_off_the_request_and_ended_callbacks_count_until_it_lands(db, centre):
+    service, clock, refreshes = _read_then_forty_canceled(db, centre)
     fresh = CallbackService(db, centre, clock).quote("general")
     # A second old: quoted from the old reading (the forty still counted: later, never earlier than a fresh
     # reading), and the new reading is asked for off the request, once however many requests find it stale.
@@ -390,15 +397,7 @@ def test_requests_taken_elsewhere_count_while_the_background_reading_is_pending(
 
 
 def test_a_reading_older_than_its_max_age_is_never_served_even_when_no_refresh_runs(db, centre):
-    refreshes: list = []
-    other, clock = service_at(db, centre, SUNDAY_10)
-    agents(db, clock, 1)
-    burst = [other.request(phone=phone(i), channel="api", actor="t").callback for i in range(40)]
-    service = CallbackService(db, centre, clock, background=refreshes.append)
-    assert service.quote("general").source == "forecast"
-    for callback in burst:
-        service.cancel(callback.public_id, actor="t")
-    clock.advance(seconds=1)
+    service, clock, refreshes = _read_then_forty_canceled(db, centre)
     assert service.quote("general").source == "forecast" and len(refreshes) == 1  # pending, never run
     clock.advance(service.backlogs.max_age)
     assert service.quote("general").source == "sla"  # read inline

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from callbacks.forecast import AttemptStats, Backlog, Capacity, Quote, Staffed, round_up, work_for
+from callbacks.forecast import AttemptStats, Backlog, Capacity, Quote, Staffed, work_for
 from config import load_contact_centre
 from config.settings import EXAMPLE_CONFIG
 
@@ -40,17 +40,7 @@ def walked_quote(backlog: Backlog, queue_id, queue, stats, sla_deadline, ceiling
             found = candidate
             break
         k += 1
-    if found is not None and found <= sla_deadline:
-        return Quote(sla_deadline, sla_deadline, "sla", start)
-    if found is None:
-        why = "no agent on shift within the forecast's horizon" if backlog.capacity.empty else (
-            "the forecast reaches no time within its horizon")
-        return Quote(ceiling, sla_deadline, "ceiling", None, why)
-    deadline = round_up(found)
-    why = backlog._why(queue_id, start, sla_deadline)
-    if deadline > ceiling:
-        return Quote(ceiling, sla_deadline, "ceiling", start, why + "; beyond the queue's ceiling")
-    return Quote(deadline, sla_deadline, "forecast", start, why)
+    return backlog._answer(found, start, queue_id, sla_deadline, ceiling)  # the search is what differs
 
 
 def random_backlog(rng: random.Random, queues) -> Backlog:
