@@ -458,3 +458,30 @@ def test_a_claim_that_fails_gives_its_pacing_slots_back(app, provider, clock, mo
     claimed = make_dispatcher(app, provider).claim(clock.now())
     assert [c.slot_at for c in claimed] == [clock.now()]
     assert before is None and rt.db.dialect in ("postgresql", "sqlite")
+
+
+def test_a_failed_claim_whose_slots_cannot_be_given_back_still_tells_its_own_error(app, provider, clock,
+                                                                                  monkeypatch, caplog):
+    """The database gone between the two (the slots stay used: at most one tick of calls lost to pacing)."""
+    from callbacks import attempts
+    from scheduler import pacing
+
+    with_dispatch(app, calls_per_second=1)
+    add_agents(app, 1)
+    request_callback(app, phone(1))
+
+    def fails(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("claimed 0 of 1")
+
+    def unreachable(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("database unavailable")
+
+    monkeypatch.setattr(attempts, "start_attempts", fails)
+    monkeypatch.setattr(pacing, "give_back", unreachable)
+    with pytest.raises(RuntimeError, match="claimed 0 of 1"):
+        make_dispatcher(app, provider).claim(clock.now())
+    if app.extensions["ivr"].db.dialect == "postgresql":
+        assert "not given back" in caplog.text
+    monkeypatch.undo()
+    claimed = make_dispatcher(app, provider).claim(clock.now())
+    assert len(claimed) == 1  # still claimable; its slot is the next free one

@@ -252,3 +252,18 @@ def test_one_batch_of_many_calls_writes_each_row_as_its_visits_say(db: Any) -> N
     assert first.caller == "+989121234567" and first.called == ENGLISH_LINE
     assert [(e["node"], e.get("input")) for e in second.path] == [("main", None), ("billing", "1")]
     assert (second.language, second.started_at, second.zero_presses, second.ended_at) == ("fa", at, 0, None)
+
+
+def test_statuses_repeated_and_out_of_order_across_batches_change_nothing_after_the_last(db: Any) -> None:
+    """Twilio retries a status callback and may deliver them out of order; each batch applies a call's statuses
+    in SequenceNumber order and a late or repeated one changes nothing (on both databases, as statements)."""
+    sid = "CA" + "a" * 32
+    journey.record_many(db, [Visit(sid, DEFAULT_NOW, node="main", caller_masked="+98912***4567")])
+    ended = DEFAULT_NOW + timedelta(seconds=40)
+    journey.record_many(db, [Visit(sid, ended, from_status=True, sequence=3, ended=True)])
+    journey.record_many(db, [
+        Visit(sid, ended + timedelta(seconds=5), from_status=True, sequence=3, ended=True),  # repeated
+        Visit(sid, DEFAULT_NOW + timedelta(seconds=2), from_status=True, sequence=1),  # late
+    ])
+    call = stored_of(db, sid)
+    assert (call.ended_at, call.last_sequence, call.outcome, call.outcome_node) == (ended, 3, "hung_up", "main")
