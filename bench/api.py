@@ -4,6 +4,8 @@ Each request asks for a callback on a number of its own (a pool larger than one 
 a number already waiting gets 200 with its open request instead of 201), to a centre with 20 agents on shift, so
 every request is quoted by the capacity forecast over the backlog the run builds. Goal: >= 1,000 req/s, p99 < 50 ms
 at 16 connections.
+Second peer, the stack's floor (`bench/peers/api_floor.py`): Flask and SQLAlchemy on the same database doing one INSERT
+and COMMIT per request, no more: what a durable create costs on this machine before anything the product does.
 """
 
 from __future__ import annotations
@@ -57,9 +59,20 @@ def main(run: Run) -> None:
             status, body = http(server.base, requests[0])
             assert status in (200, 201), f"{status} {body[:300]}"
             load = wrk_run(server.base, requests[1:], connections=16, seconds=seconds)
+        # The stack's floor on the same database: Flask, SQLAlchemy, one INSERT and COMMIT per request (numbers of
+        # its own, so no insert is skipped as a duplicate of ours).
+        floor_requests = [Prepared("POST", "/api/v1/callbacks", json.dumps({"phone": f"+98913{i:07d}"}),
+                                   (("Content-Type", "application/json"),)) for i in range(20000)]
+        with Server("bench.peers.api_floor:app", {"DATABASE_URL": url}) as floor_server:
+            status, body = http(floor_server.base, floor_requests[0])
+            assert status == 201, f"{status} {body[:300]}"
+            floor = wrk_run(floor_server.base, floor_requests[1:], connections=16, seconds=seconds)
     if load.errors:
         print(f"  !! {load.errors} errors (non-2xx: rate limits, refusals) in API create")
     run.add(Row("api", "callback create c=16", load.rps, "req/s", peer=peer.rps, peer_name="bare WSGI",
                 goal=">= 1000 req/s", detail={"errors": load.errors, "p50_ms": load.p50_ms}))
     run.add(Row("api", "callback create c=16 p99", load.p99_ms, "ms", peer=peer.p99_ms, peer_name="bare WSGI",
                 goal="< 50 ms", higher_is_better=False))
+    run.add(Row("api", "callback create c=16, against the stack's floor", load.rps, "req/s", peer=floor.rps,
+                peer_name="Flask + SQLAlchemy: one INSERT + COMMIT", detail={"floor_p99_ms": floor.p99_ms,
+                                                                           "floor_errors": floor.errors}))
