@@ -23,6 +23,8 @@ import os
 import tempfile
 from typing import Any
 
+from gunicorn.glogging import Logger
+
 from callbacks.logs import lean_records
 from config.settings import load_settings, parse_trusted_proxies
 
@@ -65,6 +67,18 @@ proc_name = "ivr-web"
 # Each worker builds its own app (and database pool) after the fork: nothing is shared across processes.
 preload_app = False
 accesslog = None
+
+
+class AppLogsRequests(Logger):
+    """gunicorn's logger without its access log: with `logconfig_dict` set, gunicorn builds every request's access
+    line (a dictionary of the request's headers and environ) and hands it to `gunicorn.access`, which drops it.
+    The app writes the request's line itself (`ivr.web.requestlog`)."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        return None
+
+
+logger_class = AppLogsRequests
 # gunicorn's control socket (gunicornc) is not used; two servers on one host would contend for its default path.
 control_socket_disable = True
 logconfig_dict: dict[str, Any] = {

@@ -29,3 +29,32 @@ def test_a_web_worker_freezes_what_its_app_holds_once_built(unfrozen_afterwards:
     assert gc.get_freeze_count() >= len(held)
     gc.collect()
     assert gc.get_freeze_count() >= len(held)  # a full collection leaves them frozen, unscanned
+
+
+class _Untouchable:
+    def __getattr__(self, name: str) -> object:
+        raise AssertionError(f"the access log read {name}")
+
+
+def test_gunicorn_builds_no_access_line_because_the_app_writes_its_own(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a logging configuration set, gunicorn's own logger builds every request's access line (a dictionary of
+    its headers and environ) for a logger that drops it. The configuration's logger reads nothing of the request."""
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from ivr import gunicorn_conf
+
+    cfg = Config()
+    cfg.set("logconfig_dict", gunicorn_conf.logconfig_dict)
+    cfg.set("logger_class", gunicorn_conf.logger_class)
+    untouchable = _Untouchable()
+    # Built without setup(): that would apply the logging configuration to this test process.
+    ours = object.__new__(cfg.logger_class)
+    ours.cfg = cfg
+    ours.access(untouchable, untouchable, {}, 0.001)
+    theirs = object.__new__(Logger)
+    theirs.cfg = cfg
+    with pytest.raises(AssertionError, match="the access log read"):
+        theirs.access(untouchable, untouchable, {}, 0.001)
