@@ -11,7 +11,7 @@ import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from sqlalchemy import create_engine, text
 
 app = Flask(__name__)
@@ -26,7 +26,7 @@ ON CONFLICT DO NOTHING
 
 
 @app.post("/api/v1/callbacks")
-def create() -> tuple[object, int]:
+def create() -> tuple[Response, int]:
     body = request.get_json()
     public_id = uuid.uuid4().hex
     now = datetime.now(UTC)
