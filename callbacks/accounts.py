@@ -9,9 +9,8 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,6 +18,9 @@ from sqlalchemy.orm import Session
 from callbacks.db import Database
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.models import LoginThrottle, Supervisor
+
+if TYPE_CHECKING:
+    from argon2 import PasswordHasher
 
 ADMIN, VIEWER = "admin", "viewer"
 ROLES = (ADMIN, VIEWER)
@@ -30,9 +32,17 @@ FORGET_AFTER = timedelta(days=1)
 MIN_PASSWORD_LENGTH = 10
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 
-# argon2id with the library's defaults (RFC 9106 low-memory profile); parameters travel inside each hash,
-# so raising them later only needs check_needs_rehash on the next successful login.
-_hasher = PasswordHasher()
+
+@functools.cache
+def _hasher() -> PasswordHasher:
+    """argon2id with the library's defaults (RFC 9106 low-memory profile); parameters travel inside each hash, so
+    raising them later only needs check_needs_rehash on the next successful login.
+
+    Imported on the first hash or log-in: every web process imports this module for the supervisors' pages, and
+    most never see a log-in."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 @functools.cache
@@ -41,7 +51,7 @@ def _dummy_hash() -> str:
 
     Made on a process's first log-in, whatever its answer (so that first answer's time says nothing either), not at
     import: hashing takes argon2's 64 MiB and tens of milliseconds in every process that imports this module."""
-    return _hasher.hash(secrets.token_urlsafe(16))
+    return _hasher().hash(secrets.token_urlsafe(16))
 
 
 def normalise_email(raw: str) -> str:
@@ -56,7 +66,7 @@ def hash_password(password: str) -> str:
         raise InvalidRequest(
             "password_too_short", f"The password needs at least {MIN_PASSWORD_LENGTH} characters.", "password"
         )
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def generate_password() -> str:
@@ -218,13 +228,15 @@ def _authenticate(db: Database, typed: str, email: str, password: str, now: date
         supervisor.failed_logins = 0
         supervisor.locked_until = None
         supervisor.last_login_at = now
-        if _hasher.check_needs_rehash(supervisor.password_hash):
-            supervisor.password_hash = _hasher.hash(password)
+        if _hasher().check_needs_rehash(supervisor.password_hash):
+            supervisor.password_hash = _hasher().hash(password)
         return LoginResult(supervisor)
 
 
 def _verify(password_hash: str, password: str) -> bool:
+    from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher().verify(password_hash, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -8,7 +8,9 @@ step: a fresh clone runs as it is). A translator adds a language with a `.po` fi
 `pgettext` in templates. docs/translations.md says how to add a language or a sentence.
 
 No web framework here: the worker's digest uses it too. Persian readers see Solar Hijri (Jalali) dates with Persian
-digits; all see times in the centre's timezone.
+digits; all see times in the centre's timezone. Babel and jdatetime are imported where a catalogue, a locale or a
+Jalali date is first needed: the phone tree and a worker whose digest is in English never need them (about 1.5 MiB a
+process).
 """
 
 from __future__ import annotations
@@ -19,10 +21,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import cast
 from zoneinfo import ZoneInfo
-
-import jdatetime
-from babel import Locale, UnknownLocaleError
-from babel.messages.pofile import read_po
 
 from callbacks.digits import to_ascii, to_persian
 
@@ -69,6 +67,8 @@ class Catalogues:
         path = self.path(lang)
         if lang == SOURCE_LANGUAGE or not re.fullmatch(r"[A-Za-z]{2,3}(_[A-Za-z0-9]+)?", lang) or not path.is_file():
             return {}
+        from babel.messages.pofile import read_po
+
         with path.open("rb") as handle:
             catalog = read_po(handle, locale=lang, domain=DOMAIN)
         return {
@@ -130,6 +130,8 @@ def fields(text: str) -> list[str]:
 
 def language_name(lang: str) -> str:
     """The language's own name for itself (`فارسی`, `English`, `Deutsch`), from Babel's locale data."""
+    from babel import Locale, UnknownLocaleError
+
     try:
         name = Locale.parse(lang).get_display_name(lang)
     except (ValueError, UnknownLocaleError):
@@ -142,6 +144,8 @@ def direction(lang: str) -> str:
     base = lang.replace("_", "-").split("-")[0]
     if base in RTL_LANGUAGES:
         return "rtl"
+    from babel import Locale, UnknownLocaleError
+
     try:
         return "rtl" if Locale.parse(base).text_direction == "rtl" else "ltr"
     except (ValueError, UnknownLocaleError):
@@ -178,6 +182,8 @@ def local_datetime(value: datetime | None, lang: str, zone: ZoneInfo, *, with_da
         return "–"
     local = value.astimezone(zone)
     if lang == "fa":
+        import jdatetime
+
         jalali = jdatetime.datetime.fromgregorian(datetime=local.replace(tzinfo=None))
         text = jalali.strftime("%Y/%m/%d %H:%M" if with_date else "%H:%M")
         return to_persian_digits(text)
@@ -188,6 +194,8 @@ def local_date(value: date | None, lang: str) -> str:
     if value is None:
         return "–"
     if lang == "fa":
+        import jdatetime
+
         return to_persian_digits(jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d"))
     return value.isoformat()
 
@@ -197,6 +205,8 @@ def date_input_value(value: date | None, lang: str) -> str:
     if value is None:
         return ""
     if lang == "fa":
+        import jdatetime
+
         return cast(str, jdatetime.date.fromgregorian(date=value).strftime("%Y/%m/%d"))  # jdatetime is untyped
     return value.isoformat()
 
@@ -215,6 +225,8 @@ def parse_date(text: str | None) -> date | None:
         raise ValueError(f"{text!r} is not a date such as 2026-11-22 or 1405/09/01")
     year, month, day = (int(g) for g in match.groups())
     if year < 1700:
+        import jdatetime
+
         return cast(date, jdatetime.date(year, month, day).togregorian())  # jdatetime is untyped
     return date(year, month, day)
 

@@ -30,7 +30,6 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_limiter.errors import RateLimitExceeded
-from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from callbacks.db import DatabaseUnavailable
@@ -50,12 +49,11 @@ from callbacks.phones import mask
 from callbacks.policy import MAX_WINDOW_AHEAD, MIN_WINDOW, WindowClosed, WindowUnavailable, promise_for
 from callbacks.service import MAX_NAME, MAX_NOTE
 from ivr.runtime import runtime
-from ivr.web import i18n, ui
+from ivr.web import csrf, i18n, ui
 from ivr.web.ratelimit import RateLimited, check_phone, limiter, per_client_limit
 from telephony.provider import ProviderError
 
 bp = Blueprint("callback_form", __name__, url_prefix="/callback", template_folder="templates")
-csrf = CSRFProtect()
 
 # Seconds a customer is asked to wait when the database is down (the same as the API's 503).
 RETRY_AFTER_SECONDS = 5
@@ -517,10 +515,11 @@ def cancel(token: str) -> ResponseReturnValue:
 
 
 # -- protection and errors -----------------------------------------------------------------------------------------
-def protect_with_csrf() -> None:
-    """Check the CSRF token on this blueprint's unsafe requests (a `before_request` other HTML areas may reuse)."""
-    if current_app.config.get("WTF_CSRF_ENABLED", True):
-        csrf.protect()
+def protect_with_csrf() -> Response | None:
+    """Check the CSRF token on this blueprint's unsafe requests; a refused one is answered by `_csrf_refused`."""
+    if current_app.config.get("WTF_CSRF_ENABLED", True) and csrf.refusal() is not None:
+        return _csrf_refused()
+    return None
 
 
 bp.before_request(protect_with_csrf)
@@ -541,8 +540,7 @@ def _private_page_headers(response: Response) -> Response:
     return response
 
 
-@bp.errorhandler(CSRFError)
-def _csrf_refused(exc: CSRFError) -> Response:
+def _csrf_refused() -> Response:
     """A missing or stale token: nothing is stored or changed; show the page again with a fresh token."""
     lang = i18n.current_language()
     token = (request.view_args or {}).get("token")
@@ -589,14 +587,12 @@ def _database_down(exc: Exception) -> Response:
 
 def init_app(app: Flask) -> None:
     """Register the form, its status pages and the shared layout; check CSRF only where a view asks for it."""
-    # CSRFProtect's global check would also refuse the JSON API and Twilio's webhooks (registered after this):
-    # turn it off and let each HTML blueprint call protect_with_csrf() in its before_request.
-    app.config.setdefault("WTF_CSRF_CHECK_DEFAULT", False)
+    # No app-wide check: it would also refuse the JSON API and Twilio's webhooks. Each HTML blueprint checks in its
+    # own before_request (protect_with_csrf here).
     csrf.init_app(app)
     i18n.init_app(app)
-    app.jinja_env.globals.setdefault("csrf_token", generate_csrf)
     app.register_blueprint(ui)
     app.register_blueprint(bp)
 
 
-__all__ = ["bp", "csrf", "init_app", "protect_with_csrf", "read_submission", "ui", "window_days"]
+__all__ = ["bp", "init_app", "protect_with_csrf", "read_submission", "ui", "window_days"]

@@ -10,12 +10,9 @@ centre's default; pages set `<html lang dir>` from it.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import jdatetime
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
 from flask import Flask, Request, Response, current_app, g, request
 
 from callbacks.i18n import (
@@ -31,6 +28,9 @@ from callbacks.i18n import (
 from config.schema import ContactCentre, Queue
 from ivr.runtime import runtime
 from ivr.web.current import current_request
+
+if TYPE_CHECKING:
+    from babel import Locale
 
 LANGUAGE_COOKIE = "lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -151,6 +151,8 @@ def zone_name(zone: ZoneInfo, lang: str) -> str:
 
 
 def _locale(lang: str) -> Locale:
+    from babel import Locale, UnknownLocaleError
+
     try:
         return Locale.parse(lang)
     except (ValueError, UnknownLocaleError):
@@ -165,12 +167,16 @@ def format_clock(moment: datetime, lang: str) -> str:
 def format_day(day: date, lang: str, today: date | None = None) -> str:
     """`Thursday 26 November` (Gregorian) or `پنج‌شنبه ۵ آذر` (Solar Hijri); the year only when not this year's."""
     if lang == "fa":
+        import jdatetime
+
         jday = jdatetime.date.fromgregorian(date=day, locale="fa_IR")
         text = f"{jday.strftime('%A')} {jday.day} {jday.strftime('%B')}"
         if today is None or jdatetime.date.fromgregorian(date=today).year != jday.year:
             text += f" {jday.year}"
         return digits(text, lang)
     # Other languages: the Gregorian calendar in the language's own words (Babel's locale data).
+    from babel.dates import format_date
+
     pattern = "EEEE d MMMM" if today is not None and today.year == day.year else "EEEE d MMMM y"
     return format_date(day, pattern, locale=_locale(lang))
 

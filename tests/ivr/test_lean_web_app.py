@@ -1,5 +1,6 @@
 """A web process imports what its configuration uses: with Twilio as the telephony, not the built-in simulator; to
-answer its readiness probe (the schema's revision), not Alembic."""
+answer its readiness probe (the schema's revision), not Alembic; and what only a page or a log-in needs (the form
+library, translations' catalogues and Jalali dates, the password hasher) when the first page or log-in comes."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def test_the_readiness_probe_reads_the_schema_revision_without_alembic(sqlite_db
     built = _built(ivr_env(tmp_path, sqlite_db.url, TELEPHONY="twilio", TWILIO_PHONE_NUMBER="+982191000000"))
     assert built["ready"] == 200  # the migrated test database is at this release's revision
     assert [m for m in built["modules"] if m.split(".")[0] in ("alembic", "mako")] == []
+
+
+def test_at_rest_it_holds_nothing_only_a_page_or_a_log_in_needs(sqlite_db: Any, tmp_path: Path) -> None:
+    built = _built(ivr_env(tmp_path, sqlite_db.url, TELEPHONY="twilio", TWILIO_PHONE_NUMBER="+982191000000",
+                           TWILIO_ACCOUNT_SID="AC" + "0" * 32, TWILIO_AUTH_TOKEN="t" * 32))
+    assert built["ready"] == 200
+    page_only = ("flask_wtf", "wtforms", "babel", "jdatetime", "argon2")
+    assert [m for m in built["modules"] if m.split(".")[0] in page_only] == []
 
 
 def test_with_the_simulator_it_is_mounted(sqlite_db: Any, tmp_path: Path) -> None:
