@@ -20,10 +20,14 @@ from functools import partial
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     BindParameter,
+    ColumnElement,
     CompoundSelect,
     CursorResult,
+    Integer,
     Select,
+    any_,
     bindparam,
     func,
     literal,
@@ -354,8 +358,9 @@ def in_a_thread(task: Callable[[], None]) -> None:
 class _Reading:
     snapshot: Snapshot
     top_id: int
-    # Ids the snapshot holds among the LATE_COMMIT_IDS up to top_id.
-    known: frozenset[int]
+    # Ids among the LATE_COMMIT_IDS up to top_id that the snapshot does not hold: only these can commit late (the
+    # others it counted, or they were closed or never committed).
+    unread: tuple[int, ...]
     staffing: tuple[Any, ...]
 
 
@@ -410,14 +415,21 @@ def read_live_state(session: Session, now: datetime, queue_id: str) -> LiveState
     return live_state_of(session.execute(_LIVE_STATE, live_state_params(now, queue_id)).one())
 
 
-# One statement, built once: the open callbacks requested since a reading (a count per queue, above its highest id
-# `top`) and those just below that id (from `low`), which may have committed after it.
-_SINCE: CompoundSelect[Any] = union_all(
-    select(Callback.queue, func.count().label("n"), null().label("id"))
-    .where(Callback.id > bindparam("top"), Callback.status.in_(OPEN_STATUSES)).group_by(Callback.queue),
-    select(Callback.queue, literal(1).label("n"), Callback.id)
-    .where(Callback.id > bindparam("low"), Callback.id <= bindparam("top"), Callback.status.in_(OPEN_STATUSES)),
-)
+def _since(unread: ColumnElement[bool]) -> CompoundSelect[Any]:
+    """One statement: the open callbacks requested since a reading (a count per queue, above its highest id `top`)
+    and those among its `unread` ids, which have committed after it (none, nearly always)."""
+    return union_all(
+        select(Callback.queue, func.count().label("n"), null().label("id"))
+        .where(Callback.id > bindparam("top"), Callback.status.in_(OPEN_STATUSES)).group_by(Callback.queue),
+        select(Callback.queue, literal(1).label("n"), Callback.id).where(unread, Callback.status.in_(OPEN_STATUSES)),
+    )
+
+
+# Built once per dialect. PostgreSQL takes the ids as one array (one statement text whatever their number).
+_SINCE: dict[str, CompoundSelect[Any]] = {
+    "postgresql": _since(Callback.id == any_(bindparam("unread", type_=ARRAY(Integer)))),
+    "sqlite": _since(Callback.id.in_(bindparam("unread", expanding=True))),
+}
 
 
 class BacklogCache:
@@ -466,9 +478,10 @@ class BacklogCache:
         snapshot = reading.snapshot
         new: dict[str, int] = {}
         row: Any
-        for row in session.execute(_SINCE, {"top": reading.top_id, "low": reading.top_id - LATE_COMMIT_IDS}):
-            queue, count, ident = str(row[0]), int(row[1]), row[2]
-            if queue in snapshot.queues and (ident is None or ident not in reading.known):
+        since = _SINCE[session.get_bind().dialect.name]
+        for row in session.execute(since, {"top": reading.top_id, "unread": list(reading.unread)}):
+            queue, count = str(row[0]), int(row[1])
+            if queue in snapshot.queues:
                 new[queue] = new.get(queue, 0) + count
         extra = sum(count * stats.remaining_work(centre.queues[queue].retry.max_attempts)
                     for queue, count in new.items() if queue in centre.queues)
@@ -506,13 +519,14 @@ class BacklogCache:
         # second (a later quote, never an earlier one).
         top = session.scalar(select(func.max(Callback.id))) or 0
         snapshot = read_backlog(session, centre, calendar, stats, now, queue_id)
-        known = frozenset(w.ident for w in snapshot.backlog.work
-                          if w.ident is not None and top - LATE_COMMIT_IDS < w.ident <= top)
+        low = max(0, top - LATE_COMMIT_IDS)
+        seen = {w.ident for w in snapshot.backlog.work if w.ident is not None and w.ident > low}
+        unread = tuple(ident for ident in range(low + 1, top + 1) if ident not in seen)
         group = None if snapshot.everyone else queue_id
         with self._lock:
             held = self._readings.get(group)
             if held is None or held[0] <= now:  # a slow background reading never replaces a newer one
-                self._readings[group] = (now, _Reading(snapshot, top, known, staffing))
+                self._readings[group] = (now, _Reading(snapshot, top, unread, staffing))
         return snapshot
 
 

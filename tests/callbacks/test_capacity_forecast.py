@@ -350,6 +350,22 @@ def test_a_request_committed_after_a_reading_with_an_id_below_its_highest_is_cou
     assert after - before == pytest.approx(stats.remaining_work(centre.queue("general").retry.max_attempts))
 
 
+def test_the_requests_a_reading_holds_are_not_counted_again_only_those_taken_after_it(db, centre):
+    service, clock = service_at(db, centre, SUNDAY_10)
+    agents(db, clock, 1)
+    for i in range(10):
+        service.request(phone=phone(i), channel="api", actor="t")
+    cache, calendar, now = BacklogCache(), BusinessCalendar.for_centre(centre), clock.now()
+    with db.session() as session:
+        stats = service.stats.get(session, centre, now)
+        cache.read(session, centre, calendar, stats, now, "general")  # the reading, with the ten
+        assert cache.read(session, centre, calendar, stats, now, "general").extra == 0
+    CallbackService(db, centre, clock).request(phone=phone(10), channel="api", actor="t")  # another process
+    with db.session() as session:
+        extra = cache.read(session, centre, calendar, stats, now, "general").extra
+    assert extra == pytest.approx(stats.remaining_work(centre.queue("general").retry.max_attempts))
+
+
 # -- the reading refreshed off the request (BacklogCache with `background`) ------------------------------------------
 def _read_then_forty_canceled(db, centre):
     """A web process whose reading (inline, its first) holds forty requests that were all canceled right after, a
