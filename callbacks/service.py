@@ -32,7 +32,7 @@ from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.forecast import Quote
 from callbacks.guard import OptedOut, opted_out_clause
-from callbacks.history import record_event
+from callbacks.history import insert_with_history
 from callbacks.logs import current_request_id
 from callbacks.models import (
     CANCELED,
@@ -272,45 +272,43 @@ class CallbackService:
                 live = live_state_of(live_values)
                 quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
                                       recorded_late=taken_at is not None, live=live)
-                callback = Callback(
-                    public_id=uuid.uuid4().hex,
-                    reference=new_reference(),
-                    status_token_hash=token_hash(token),
-                    queue=queue_id,
-                    phone=e164,
-                    name=name,
-                    language=lang,
-                    note=note,
-                    channel=channel,
-                    status=PENDING,
-                    priority=queue_cfg.priority,
-                    requested_at=requested_at,
-                    window_start=window_start,
-                    window_end=window_end,
-                    deadline_at=quote.deadline,
-                    sla_deadline_at=quote.sla_deadline,
-                    deadline_from=quote.source,
-                    next_attempt_at=next_attempt_at,
-                    attempts_made=0,
-                    version=1,
-                    api_key_id=api_key_id,
-                )
-                if quote.overloaded:
+                row = {
+                    "public_id": uuid.uuid4().hex,
+                    "reference": new_reference(),
+                    "status_token_hash": token_hash(token),
+                    "queue": queue_id,
+                    "phone": e164,
+                    "name": name,
+                    "language": lang,
+                    "note": note,
+                    "channel": channel,
+                    "status": PENDING,
+                    "priority": queue_cfg.priority,
+                    "requested_at": requested_at,
+                    "window_start": window_start,
+                    "window_end": window_end,
+                    "deadline_at": quote.deadline,
+                    "sla_deadline_at": quote.sla_deadline,
+                    "deadline_from": quote.source,
+                    "next_attempt_at": next_attempt_at,
+                    "attempts_made": 0,
+                    "version": 1,
+                    "api_key_id": api_key_id,
                     # Set before the row is written (one INSERT, not an INSERT and an UPDATE).
-                    callback.at_risk_since, callback.at_risk_reason = now, _overloaded_reason(quote)
-                session.add(callback)
-                session.flush()
-                record_event(
-                    session,
-                    callback,
-                    "status",
-                    at=now,
-                    actor=actor,
-                    reason=f"requested by {channel}" + (", recorded late" if taken_at is not None else ""),
-                    to_status=PENDING,
-                    details=_request_details(channel, e164, quote, requested_at, taken,
-                                             recorded_late=taken_at is not None),
-                )
+                    "at_risk_since": now if quote.overloaded else None,
+                    "at_risk_reason": _overloaded_reason(quote) if quote.overloaded else None,
+                }
+                event = {
+                    "at": now,
+                    "kind": "status",
+                    "from_status": None,
+                    "to_status": PENDING,
+                    "actor": actor[:160],
+                    "reason": f"requested by {channel}" + (", recorded late" if taken_at is not None else ""),
+                    "details": _request_details(channel, e164, quote, requested_at, taken,
+                                                recorded_late=taken_at is not None),
+                }
+                callback = insert_with_history(session, row, event)
                 self._after_promise(session, callback, quote, token, now, flagged=live.over_sla_since is not None)
         except IntegrityError:
             # Another request for the same number and queue won the race (the partial unique index).

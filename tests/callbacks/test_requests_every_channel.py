@@ -2,10 +2,12 @@
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
@@ -39,6 +41,14 @@ def test_a_request_is_stored_with_its_deadline_and_history_before_it_is_acknowle
     assert stored.deadline_at > clock.now()
     assert [(e.kind, e.to_status, e.actor) for e in events] == [("status", "pending", "web:127.0.0.1")]
     assert events[0].details["phone"] == "+98912***4567"
+
+
+def test_the_request_answered_is_the_request_stored_column_for_column(service, db):
+    result = service.request(phone="09121234567", channel="api", actor="a", name="Sara", note="after five")
+    with db.session() as session:
+        stored = session.get_one(Callback, result.callback.id)
+    columns = [column.key for column in Callback.__table__.columns]
+    assert {c: getattr(result.callback, c) for c in columns} == {c: getattr(stored, c) for c in columns}
 
 
 def test_a_second_request_for_the_same_number_and_queue_returns_the_first(service, db):
@@ -123,16 +133,34 @@ def test_every_field_is_validated_and_nothing_is_stored(service, db, fields, fie
     assert count(db) == 0
 
 
-def test_a_failure_half_way_leaves_nothing_behind(service, db, monkeypatch):
-    import callbacks.service as module
+@contextmanager
+def history_rows_refused(db):
+    """The database itself refuses to write any history row (as a full disk would), after the callback's row."""
+    with db.engine.begin() as conn:
+        if db.dialect == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER refuse_history BEFORE INSERT ON callback_events "
+                                 "BEGIN SELECT RAISE(ABORT, 'disk full while writing the history'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION refuse_history() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN RAISE EXCEPTION 'disk full while writing the history'; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER refuse_history BEFORE INSERT ON callback_events "
+                                 "FOR EACH ROW EXECUTE FUNCTION refuse_history()")
+    try:
+        yield
+    finally:
+        with db.engine.begin() as conn:  # the PostgreSQL database is shared by the tests that follow
+            conn.exec_driver_sql("DROP TRIGGER refuse_history" + (" ON callback_events" if db.dialect != "sqlite"
+                                                                   else ""))
+            if db.dialect != "sqlite":
+                conn.exec_driver_sql("DROP FUNCTION refuse_history()")
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk full while writing the history")
 
-    monkeypatch.setattr(module, "record_event", broken)
-    with pytest.raises(RuntimeError):
+def test_a_failure_half_way_leaves_nothing_behind(service, db):
+    # The callback's row and its history row are one transaction: never a callback without its history.
+    with history_rows_refused(db), pytest.raises(DBAPIError, match="disk full while writing the history"):
         service.request(phone="09121234567", channel="api", actor="a")
     assert count(db) == 0
+    assert count(db, CallbackEvent) == 0
 
 
 def test_an_unreachable_database_is_reported_not_crashed(centre, clock, tmp_path):
