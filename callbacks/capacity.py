@@ -60,8 +60,8 @@ from callbacks.forecast import (
     work_for,
 )
 from callbacks.models import (
+    CALLBACK_IS_OPEN,
     DIALING,
-    OPEN_STATUSES,
     Agent,
     AgentCall,
     AgentShift,
@@ -277,7 +277,7 @@ class Snapshot:
 _CALLBACKS = Callback.__table__.c
 _OPEN_WORK = select(_CALLBACKS.id, _CALLBACKS.queue, _CALLBACKS.deadline_at, _CALLBACKS.attempts_made,
                     _CALLBACKS.next_attempt_at, _CALLBACKS.status, _CALLBACKS.window_end).where(
-    _CALLBACKS.status.in_(OPEN_STATUSES))
+    CALLBACK_IS_OPEN)
 
 
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
@@ -420,8 +420,8 @@ def _since(unread: ColumnElement[bool]) -> CompoundSelect[Any]:
     and those among its `unread` ids, which have committed after it (none, nearly always)."""
     return union_all(
         select(Callback.queue, func.count().label("n"), null().label("id"))
-        .where(Callback.id > bindparam("top"), Callback.status.in_(OPEN_STATUSES)).group_by(Callback.queue),
-        select(Callback.queue, literal(1).label("n"), Callback.id).where(unread, Callback.status.in_(OPEN_STATUSES)),
+        .where(Callback.id > bindparam("top"), CALLBACK_IS_OPEN).group_by(Callback.queue),
+        select(Callback.queue, literal(1).label("n"), Callback.id).where(unread, CALLBACK_IS_OPEN),
     )
 
 

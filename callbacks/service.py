@@ -35,6 +35,7 @@ from callbacks.guard import OptedOut, opted_out_clause
 from callbacks.history import insert_with_history
 from callbacks.logs import current_request_id
 from callbacks.models import (
+    CALLBACK_IS_OPEN,
     CANCELED,
     OPEN_STATUSES,
     PENDING,
@@ -109,7 +110,7 @@ class CallbackService:
             select(ApiKey.id).where(ApiKey.id == bindparam("api_key"), ApiKey.revoked_at.is_(None)).scalar_subquery(),
             opted_out_clause(bindparam("phone")),
             select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
-                                      Callback.status.in_(OPEN_STATUSES)).limit(1).scalar_subquery(),
+                                      CALLBACK_IS_OPEN).limit(1).scalar_subquery(),
             *live_state_columns())
 
     # -- validation -------------------------------------------------------------------------------------------
@@ -442,7 +443,7 @@ __all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start"]
 
 def _open_request(session: Session, e164: str, queue_id: str) -> Callback | None:
     return session.scalar(
-        select(Callback).where(Callback.phone == e164, Callback.queue == queue_id, Callback.status.in_(OPEN_STATUSES)))
+        select(Callback).where(Callback.phone == e164, Callback.queue == queue_id, CALLBACK_IS_OPEN))
 
 
 def _taken_time(now: datetime, taken_at: datetime | None) -> datetime:
