@@ -1,5 +1,6 @@
 """Callback requests through the one service every channel uses: stored durably, deduplicated, canceled, audited."""
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -49,6 +50,22 @@ def test_the_request_answered_is_the_request_stored_column_for_column(service, d
         stored = session.get_one(Callback, result.callback.id)
     columns = [column.key for column in Callback.__table__.columns]
     assert {c: getattr(result.callback, c) for c in columns} == {c: getattr(stored, c) for c in columns}
+
+
+def test_a_number_is_validated_the_same_every_time_it_is_asked_in_any_form(service):
+    for _ in range(2):
+        assert service.validate_phone("0912 123 4567") == "+989121234567"
+        assert service.validate_phone("+989121234567") == "+989121234567"
+        with pytest.raises(InvalidRequest) as info:
+            service.validate_phone("+989121234")
+        assert info.value.code == "phone_invalid"
+
+
+def test_references_are_two_groups_of_four_readable_characters_and_differ(service):
+    references = {service.request(phone=f"+98912{i:07d}", channel="api", actor="a").callback.reference
+                  for i in range(50)}
+    assert len(references) == 50
+    assert all(re.fullmatch(r"[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}", r) for r in references)
 
 
 def test_a_second_request_for_the_same_number_and_queue_returns_the_first(service, db):
