@@ -16,24 +16,22 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import (
     ARRAY,
     BindParameter,
     ColumnElement,
-    CompoundSelect,
     CursorResult,
     Integer,
     Select,
     any_,
     bindparam,
+    case,
     func,
-    literal,
-    null,
+    or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -363,6 +361,10 @@ class _Reading:
     unread: tuple[int, ...]
     staffing: tuple[Any, ...]
 
+    def since_params(self) -> dict[str, Any]:
+        """The values `since_columns` is bound with to count what came since this reading."""
+        return {SINCE_TOP: self.top_id, SINCE_UNREAD: list(self.unread)}
+
 
 @dataclass(frozen=True)
 class LiveState:
@@ -415,21 +417,36 @@ def read_live_state(session: Session, now: datetime, queue_id: str) -> LiveState
     return live_state_of(session.execute(_LIVE_STATE, live_state_params(now, queue_id)).one())
 
 
-def _since(unread: ColumnElement[bool]) -> CompoundSelect[Any]:
-    """One statement: the open callbacks requested since a reading (a count per queue, above its highest id `top`)
-    and those among its `unread` ids, which have committed after it (none, nearly always)."""
-    return union_all(
-        select(Callback.queue, func.count().label("n"), null().label("id"))
-        .where(Callback.id > bindparam("top"), CALLBACK_IS_OPEN).group_by(Callback.queue),
-        select(Callback.queue, literal(1).label("n"), Callback.id).where(unread, CALLBACK_IS_OPEN),
-    )
+# The bound parameters of `since_columns` (`BacklogCache.since_params` gives their values).
+SINCE_TOP, SINCE_UNREAD = "since_top", "since_unread"
 
 
-# Built once per dialect. PostgreSQL takes the ids as one array (one statement text whatever their number).
-_SINCE: dict[str, CompoundSelect[Any]] = {
-    "postgresql": _since(Callback.id == any_(bindparam("unread", type_=ARRAY(Integer)))),
-    "sqlite": _since(Callback.id.in_(bindparam("unread", expanding=True))),
-}
+def since_columns(queues: Sequence[str], dialect: str) -> list[Any]:
+    """Per queue of `queues`, the open callbacks that came since a reading: requested after its highest id, or
+    among its unread ids (committed after it; none, nearly always). Columns of a one-row derived table, for a
+    caller to read with its own statement. Build it once: only its execution is per request."""
+    unread: ColumnElement[bool]
+    if dialect == "postgresql":  # one array: one statement text whatever the number of ids
+        unread = Callback.id == any_(bindparam(SINCE_UNREAD, type_=ARRAY(Integer)))
+    else:
+        unread = Callback.id.in_(bindparam(SINCE_UNREAD, expanding=True))
+    counts = select(*(func.count(case((Callback.queue == queue, 1))).label(f"since_{n}")
+                      for n, queue in enumerate(queues)))
+    return list(counts.where(CALLBACK_IS_OPEN, or_(Callback.id > bindparam(SINCE_TOP), unread)).subquery().c)
+
+
+@lru_cache(maxsize=8)
+def _since_statement(queues: tuple[str, ...], dialect: str) -> Select[Any]:
+    return select(*since_columns(queues, dialect))
+
+
+@dataclass(frozen=True)
+class Since:
+    """What a caller read with `since_columns`, bound with `BacklogCache.since_params`, for the reading those named."""
+
+    reading: _Reading | None
+    # How many came since, per queue.
+    counts: dict[str, int]
 
 
 class BacklogCache:
@@ -460,10 +477,19 @@ class BacklogCache:
         self._readings: dict[str | None, tuple[datetime, _Reading]] = {}
         self._refreshing: set[str | None] = set()
 
+    def since_params(self, queue_id: str) -> tuple[_Reading | None, dict[str, Any]]:
+        """For a caller reading `since_columns` with its own statement: the reading a quote for `queue_id` would be
+        served from now (for `Since`) and the values to bind."""
+        with self._lock:
+            cached = self._readings.get(queue_id if queue_id in self._readings else None)
+        if cached is None:  # nothing to count from: above every id, nothing comes back
+            return None, {SINCE_TOP: 2**31 - 1, SINCE_UNREAD: []}
+        return cached[1], cached[1].since_params()
+
     def read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
-             now: datetime, queue_id: str, live: LiveState | None = None) -> Snapshot:
-        """The backlog as the quote for a request of `queue_id` placed `now` must see it (`live`: the LiveState
-        when the caller has just read it with its own statement)."""
+             now: datetime, queue_id: str, live: LiveState | None = None, since: Since | None = None) -> Snapshot:
+        """The backlog as the quote for a request of `queue_id` placed `now` must see it (`live`: the LiveState,
+        `since`: what came since the reading, when the caller has just read them with its own statement)."""
         live = live or read_live_state(session, now, queue_id)
         with self._lock:
             group = queue_id if queue_id in self._readings else None
@@ -476,15 +502,13 @@ class BacklogCache:
             self._refresh_later(group, centre, calendar, stats, now, queue_id, live.staffing)
         reading = cached[1]
         snapshot = reading.snapshot
-        new: dict[str, int] = {}
-        row: Any
-        since = _SINCE[session.get_bind().dialect.name]
-        for row in session.execute(since, {"top": reading.top_id, "unread": list(reading.unread)}):
-            queue, count = str(row[0]), int(row[1])
-            if queue in snapshot.queues:
-                new[queue] = new.get(queue, 0) + count
+        if since is None or since.reading is not reading:  # (a newer reading landed after the caller asked)
+            queues = tuple(centre.queues)
+            values = session.execute(_since_statement(queues, session.get_bind().dialect.name),
+                                     reading.since_params()).one()
+            since = Since(reading, dict(zip(queues, values, strict=True)))
         extra = sum(count * stats.remaining_work(centre.queues[queue].retry.max_attempts)
-                    for queue, count in new.items() if queue in centre.queues)
+                    for queue, count in since.counts.items() if count and queue in snapshot.queues)
         backlog = snapshot.backlog
         ahead = callers_ahead(centre, backlog.capacity, now, live.waiting, live.talking)
         # The agent time between the reading and now is gone: it cannot do the work ahead of this request.
@@ -650,6 +674,7 @@ __all__ = [
     "LiveState",
     "Outlook",
     "QueueOutlook",
+    "Since",
     "Snapshot",
     "StatsCache",
     "advise",
@@ -670,5 +695,6 @@ __all__ = [
     "read_live_state",
     "read_staffing",
     "read_stats",
+    "since_columns",
     "staffed_spans",
 ]

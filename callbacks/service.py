@@ -20,12 +20,14 @@ from callbacks.capacity import (
     Background,
     BacklogCache,
     LiveState,
+    Since,
     StatsCache,
     live_state_columns,
     live_state_of,
     live_state_params,
     note_quote,
     quote_from,
+    since_columns,
 )
 from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
@@ -111,14 +113,16 @@ class CallbackService:
         self._accepted: set[str] = set()  # numbers in E.164 that validate_phone accepted (at most a few hundred)
         self.backlogs = BacklogCache(background=background, sessions=db.session if background else None)
         # What every request reads first, in one statement: whether its API key is still active, the do-not-call
-        # list, the open request for the number and queue, and what the quote reads fresh (built once; bound per
-        # request).
+        # list, the open request for the number and queue, and what the quote reads fresh: the live state and the
+        # requests that came since the backlog's reading (built once; bound per request).
+        live = live_state_columns()
+        self._live_columns = slice(3, 3 + len(live))
         self._request_reads = select(
             select(ApiKey.id).where(ApiKey.id == bindparam("api_key"), ApiKey.revoked_at.is_(None)).scalar_subquery(),
             opted_out_clause(bindparam("phone")),
             select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
                                       CALLBACK_IS_OPEN).limit(1).scalar_subquery(),
-            *live_state_columns())
+            *live, *since_columns(list(centre.queues), db.dialect))
 
     # -- validation -------------------------------------------------------------------------------------------
     def validate_phone(self, raw: object) -> str:
@@ -202,14 +206,16 @@ class CallbackService:
         return out
 
     def _quote(self, session: Session, queue_id: str, requested_at: datetime, deadline: datetime, now: datetime,
-               window_start: datetime | None = None, live: LiveState | None = None) -> Quote:
+               window_start: datetime | None = None, live: LiveState | None = None,
+               since: Since | None = None) -> Quote:
         stats = self.stats.get(session, self.centre, now)
-        snapshot = self.backlogs.read(session, self.centre, self.calendar, stats, now, queue_id, live)
+        snapshot = self.backlogs.read(session, self.centre, self.calendar, stats, now, queue_id, live, since)
         return quote_from(snapshot, self.centre, self.calendar, queue_id, requested_at, deadline,
                           window_start=window_start, window=window_start is not None)
 
     def _promise(self, session: Session, queue_id: str, requested_at: datetime, promise: Promise,
-                 window_end: datetime | None, now: datetime, recorded_late: bool, live: LiveState) -> Quote:
+                 window_end: datetime | None, now: datetime, recorded_late: bool, live: LiveState,
+                 since: Since) -> Quote:
         """The deadline a new request gets: the SLA (or the customer's window) when the forecast keeps it, else an
         honest later time; a window the forecast cannot keep is refused with the earliest time we can."""
         sla = queue_deadline(self.centre.queue(queue_id), requested_at, self.calendar)
@@ -218,11 +224,11 @@ class CallbackService:
             return Quote(promise.deadline_at, sla, promise.deadline_from, None)
         if promise.deadline_from == "window":
             kept = self._quote(session, queue_id, requested_at, promise.deadline_at, now,
-                               window_start=promise.first_attempt_at, live=live)
+                               window_start=promise.first_attempt_at, live=live, since=since)
             if kept.source != "sla":
                 self._window_unavailable(kept)
             return Quote(promise.deadline_at, sla, "window", kept.start)
-        quote = self._quote(session, queue_id, requested_at, sla, now, live=live)
+        quote = self._quote(session, queue_id, requested_at, sla, now, live=live, since=since)
         if window_end is not None and quote.deadline > window_end:
             self._window_unavailable(quote)
         return quote
@@ -276,9 +282,11 @@ class CallbackService:
             # One transaction: the key, the do-not-call list, the open request for the number, the quote and the row.
             with self.db.session() as session:
                 # One statement: the key, the do-not-call list, the open request, what the quote reads fresh.
-                active_key, opted_out, open_id, *live_values = session.execute(
-                    self._request_reads, {"api_key": api_key_id, "phone": e164, "queue": queue_id,
-                                          **live_state_params(now, queue_id)}).one()
+                reading, since_params = self.backlogs.since_params(queue_id)
+                values = session.execute(self._request_reads, {
+                    "api_key": api_key_id, "phone": e164, "queue": queue_id, **live_state_params(now, queue_id),
+                    **since_params}).one()
+                active_key, opted_out, open_id = values[:3]
                 if api_key_id is not None and active_key is None:
                     raise ApiKeyRevoked()
                 # Before anything else is read or stored: a number that asked never to be called gets nothing.
@@ -286,9 +294,10 @@ class CallbackService:
                     raise OptedOut()
                 if open_id is not None:
                     return RequestResult(session.get_one(Callback, open_id), created=False)
-                live = live_state_of(live_values)
+                live = live_state_of(values[self._live_columns])
+                since = Since(reading, dict(zip(self.centre.queues, values[self._live_columns.stop:], strict=True)))
                 quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
-                                      recorded_late=taken_at is not None, live=live)
+                                      recorded_late=taken_at is not None, live=live, since=since)
                 row = {
                     "public_id": uuid.uuid4().hex,
                     "reference": new_reference(),
