@@ -30,6 +30,7 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal_column,
     or_,
     select,
     update,
@@ -244,7 +245,9 @@ def _callers_waiting(since: datetime | BindParameter[Any]) -> Select[Any]:
 def _callers_talking() -> Select[Any]:
     from callbacks.inbound_queue import OPEN_STATES
 
-    return select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))
+    # The states written into the statement: nothing to expand at every execution (see CALLBACK_IS_OPEN).
+    return select(func.count()).select_from(AgentCall).where(
+        AgentCall.state.in_([literal_column(f"'{state}'") for state in OPEN_STATES]))
 
 
 def callers_ahead(centre: ContactCentre, capacity: Capacity, now: datetime, waiting: int, talking: int) -> float:
