@@ -34,7 +34,7 @@ from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.forecast import Quote
 from callbacks.guard import OptedOut, opted_out_clause
-from callbacks.history import insert_with_history
+from callbacks.history import insert_new_callback
 from callbacks.logs import current_request_id
 from callbacks.models import (
     CALLBACK_IS_OPEN,
@@ -48,7 +48,7 @@ from callbacks.models import (
 )
 from callbacks.phones import PhoneNumberRejected, mask, normalise
 from callbacks.policy import Promise, WindowUnavailable, promise_for, queue_deadline
-from callbacks.sms import write_promise
+from callbacks.sms import promise_message
 from config.schema import ContactCentre
 
 CHANNELS = ("phone", "web", "api", "supervisor")
@@ -298,9 +298,10 @@ class CallbackService:
                 since = Since(reading, dict(zip(self.centre.queues, values[self._live_columns.stop:], strict=True)))
                 quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
                                       recorded_late=taken_at is not None, live=live, since=since)
+                reference = new_reference()
                 row = {
                     "public_id": uuid.uuid4().hex,
-                    "reference": new_reference(),
+                    "reference": reference,
                     "status_token_hash": token_hash(token),
                     "queue": queue_id,
                     "phone": e164,
@@ -334,8 +335,13 @@ class CallbackService:
                     "details": _request_details(channel, e164, quote, requested_at, taken,
                                                 recorded_late=taken_at is not None),
                 }
-                callback = insert_with_history(session, row, event)
-                self._after_promise(session, callback, quote, token, now, flagged=live.over_sla_since is not None)
+                # The promise in writing goes in the same statement: no other transaction can have written one for a
+                # callback this one is writing (so no savepoint to guard against it).
+                text = promise_message(self.centre, phone=e164, language=lang, reference=reference,
+                                       deadline_at=quote.deadline, overloaded=quote.source == "ceiling", token=token,
+                                       now=now)
+                callback = insert_new_callback(session, row, event, text)
+                self._after_promise(session, callback, quote, now, flagged=live.over_sla_since is not None)
         except IntegrityError:
             # Another request for the same number and queue won the race (the partial unique index).
             existing = self._open_request(e164, queue_id)
@@ -346,11 +352,11 @@ class CallbackService:
             raise _db_guard(exc) from exc
         return RequestResult(callback, created=True, status_token=token)
 
-    def _after_promise(self, session: Session, callback: Callback, quote: Quote, token: str, now: datetime, *,
+    def _after_promise(self, session: Session, callback: Callback, quote: Quote, now: datetime, *,
                        flagged: bool) -> None:
         """In the request's transaction: supervisors hear when quotes first exceed the SLA or a customer was told
-        we are overloaded (that promise is at risk from the start); the customer's SMS is queued. `flagged`: the
-        queue's quotes were flagged as beyond its SLA when this request read (only a change is written)."""
+        we are overloaded (that promise is at risk from the start). `flagged`: the queue's quotes were flagged as
+        beyond its SLA when this request read (only a change is written)."""
         if quote.source in ("sla", "forecast", "ceiling") and (quote.source != "sla") != flagged:
             note_quote(session, self.centre, callback.queue, quote, now)
         if quote.overloaded:
@@ -358,7 +364,6 @@ class CallbackService:
             # alert for the same callback, and no other transaction can see a callback this one has just written.
             session.add(Alert(callback_id=callback.id, kind="overloaded", created_at=now,
                               reason=callback.at_risk_reason))
-        write_promise(session, self.centre, callback, token, now)
 
     def cancel(self, callback_id: str, *, actor: str, reason: str = "canceled by the customer") -> Callback:
         """Cancel an open callback; canceling a canceled one returns it unchanged; a finished one is a conflict."""

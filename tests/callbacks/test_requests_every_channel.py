@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
-from callbacks.models import Callback, CallbackEvent
+from callbacks.models import Callback, CallbackEvent, CustomerSms
 from callbacks.service import CallbackService
 
 
@@ -178,6 +178,32 @@ def test_a_failure_half_way_leaves_nothing_behind(service, db):
         service.request(phone="09121234567", channel="api", actor="a")
     assert count(db) == 0
     assert count(db, CallbackEvent) == 0
+
+
+def texting(centre):
+    """The centre with the promise in writing switched on."""
+    return centre.model_copy(update={"customer_sms": centre.customer_sms.model_copy(update={"enabled": True})})
+
+
+def test_where_texts_are_on_the_promise_text_is_stored_with_the_request_and_only_once(db, centre, clock):
+    service = CallbackService(db, texting(centre), clock)
+    result = service.request(phone="09121234567", channel="api", actor="a", language="en")
+    again = service.request(phone="+989121234567", channel="web", actor="b")
+    assert not again.created
+    with db.session() as session:
+        [text] = session.scalars(select(CustomerSms)).all()
+    assert (text.callback_id, text.kind, text.attempt_number, text.to) == (
+        result.callback.id, "promise", 0, "+989121234567")
+    assert text.body.startswith("We will call you back by today 12:00. Ref " + result.callback.reference)
+    assert text.body.endswith(f"/callback/status/{result.status_token}")
+    assert text.created_at == clock.now() and text.sent_at is None and text.claimed_by is None
+
+
+def test_where_texts_are_on_a_failure_half_way_leaves_no_text_either(db, centre, clock):
+    service = CallbackService(db, texting(centre), clock)
+    with history_rows_refused(db), pytest.raises(DBAPIError, match="disk full while writing the history"):
+        service.request(phone="09121234567", channel="api", actor="a")
+    assert count(db) == count(db, CallbackEvent) == count(db, CustomerSms) == 0
 
 
 def test_an_unreachable_database_is_reported_not_crashed(centre, clock, tmp_path):
