@@ -511,7 +511,8 @@ class BacklogCache:
                                      reading.since_params()).one()
             since = Since(reading, dict(zip(queues, values, strict=True)))
         extra = sum(count * stats.remaining_work(centre.queues[queue].retry.max_attempts)
-                    for queue, count in since.counts.items() if count and queue in snapshot.queues)
+                    for queue, count in since.counts.items()
+                    if count and queue in snapshot.queues and queue in centre.queues)
         backlog = snapshot.backlog
         ahead = callers_ahead(centre, backlog.capacity, now, live.waiting, live.talking)
         # The agent time between the reading and now is gone: it cannot do the work ahead of this request.

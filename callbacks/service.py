@@ -117,12 +117,13 @@ class CallbackService:
         # requests that came since the backlog's reading (built once; bound per request).
         live = live_state_columns()
         self._live_columns = slice(3, 3 + len(live))
+        self._since_queues = tuple(centre.queues)
         self._request_reads = select(
             select(ApiKey.id).where(ApiKey.id == bindparam("api_key"), ApiKey.revoked_at.is_(None)).scalar_subquery(),
             opted_out_clause(bindparam("phone")),
             select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
                                       CALLBACK_IS_OPEN).limit(1).scalar_subquery(),
-            *live, *since_columns(list(centre.queues), db.dialect))
+            *live, *since_columns(self._since_queues, db.dialect))
 
     # -- validation -------------------------------------------------------------------------------------------
     def validate_phone(self, raw: object) -> str:
@@ -295,7 +296,7 @@ class CallbackService:
                 if open_id is not None:
                     return RequestResult(session.get_one(Callback, open_id), created=False)
                 live = live_state_of(values[self._live_columns])
-                since = Since(reading, dict(zip(self.centre.queues, values[self._live_columns.stop:], strict=True)))
+                since = Since(reading, dict(zip(self._since_queues, values[self._live_columns.stop:], strict=True)))
                 quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
                                       recorded_late=taken_at is not None, live=live, since=since)
                 reference = new_reference()
