@@ -49,7 +49,7 @@ from callbacks.models import (
 from callbacks.phones import PhoneNumberRejected, mask, normalise
 from callbacks.policy import Promise, WindowUnavailable, promise_for, queue_deadline
 from callbacks.sms import promise_message
-from config.schema import ContactCentre
+from config.schema import ContactCentre, PhonePolicy
 
 CHANNELS = ("phone", "web", "api", "supervisor")
 MAX_NAME = 120
@@ -110,7 +110,8 @@ class CallbackService:
         self.clock = clock
         self.calendar = BusinessCalendar.for_centre(centre)
         self.stats = StatsCache()
-        self._accepted: set[str] = set()  # numbers in E.164 that validate_phone accepted (at most a few hundred)
+        # Numbers in E.164 that validate_phone accepted (at most a few hundred), with the policy that accepted them.
+        self._accepted: dict[str, PhonePolicy] = {}
         self.backlogs = BacklogCache(background=background, sessions=db.session if background else None)
         # What every request reads first, in one statement: whether its API key is still active, the do-not-call
         # list, the open request for the number and queue, and what the quote reads fresh: the live state and the
@@ -130,15 +131,16 @@ class CallbackService:
         """The number in E.164, or InvalidRequest saying why it is refused."""
         # The API validates a number before counting it against its limit, then `request` validates it again: a
         # number this service accepted, given back in E.164, is accepted as it is (normalising is idempotent).
-        if isinstance(raw, str) and raw in self._accepted:
+        policy = self.centre.phone_numbers
+        if isinstance(raw, str) and self._accepted.get(raw) is policy:
             return raw
         try:
-            e164 = normalise(raw, self.centre.phone_numbers)
+            e164 = normalise(raw, policy)
         except PhoneNumberRejected as exc:
             raise InvalidRequest(exc.code, exc.message, "phone") from None
         if len(self._accepted) >= _ACCEPTED_NUMBERS:
             self._accepted.clear()
-        self._accepted.add(e164)
+        self._accepted[e164] = policy
         return e164
 
     def _validate(

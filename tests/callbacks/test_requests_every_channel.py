@@ -59,6 +59,12 @@ def test_a_number_is_validated_the_same_every_time_it_is_asked_in_any_form(servi
         with pytest.raises(InvalidRequest) as info:
             service.validate_phone("+989121234")
         assert info.value.code == "phone_invalid"
+    # A centre whose policy changed (a number range denied) is asked again, not answered from memory.
+    service.centre = service.centre.model_copy(update={"phone_numbers": service.centre.phone_numbers.model_copy(
+        update={"denied_prefixes": ["+98912"]})})
+    with pytest.raises(InvalidRequest) as info:
+        service.validate_phone("+989121234567")
+    assert info.value.code == "phone_denied"
 
 
 def test_references_are_two_groups_of_four_readable_characters_and_differ(service):
