@@ -18,6 +18,8 @@ from config.schema import ContactCentre, Holidays, WeeklyHours
 
 # Searching further than this for an opening means the hours are effectively never open.
 MAX_SEARCH_DAYS = 366 * 2
+# Days whose opening spans a calendar keeps worked out (then it starts again).
+_DAYS_KEPT = 1024
 
 
 class NeverOpen(ValueError):
@@ -35,6 +37,9 @@ class BusinessCalendar:
         self.rules = holiday_rules
         self._extra = set(holiday_rules.extra)
         self._open_anyway = set(holiday_rules.open_anyway)
+        # Each day's spans, worked out once: a request asks for the same few days several times (its deadline, the
+        # forecast's ceiling, the opening spans ahead), and the hours and holidays never change.
+        self._spans: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     @classmethod
     def for_centre(cls, centre: ContactCentre) -> BusinessCalendar:
@@ -54,6 +59,14 @@ class BusinessCalendar:
 
     def spans_on(self, day: date) -> list[tuple[datetime, datetime]]:
         """Opening spans of a local date as UTC (start, end) pairs; empty on closed days and holidays."""
+        spans = self._spans.get(day)
+        if spans is None:
+            if len(self._spans) >= _DAYS_KEPT:
+                self._spans.clear()
+            spans = self._spans[day] = tuple(self._work_out_spans(day))
+        return list(spans)
+
+    def _work_out_spans(self, day: date) -> list[tuple[datetime, datetime]]:
         if self.holiday_name(day) is not None:
             return []
         out = []

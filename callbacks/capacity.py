@@ -16,20 +16,23 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, cast
 
 from sqlalchemy import (
+    ARRAY,
     BindParameter,
-    CompoundSelect,
+    ColumnElement,
     CursorResult,
+    Integer,
     Select,
+    any_,
     bindparam,
+    case,
     func,
-    literal,
-    null,
+    literal_column,
+    or_,
     select,
-    union_all,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -56,8 +59,8 @@ from callbacks.forecast import (
     work_for,
 )
 from callbacks.models import (
+    CALLBACK_IS_OPEN,
     DIALING,
-    OPEN_STATUSES,
     Agent,
     AgentCall,
     AgentShift,
@@ -242,7 +245,9 @@ def _callers_waiting(since: datetime | BindParameter[Any]) -> Select[Any]:
 def _callers_talking() -> Select[Any]:
     from callbacks.inbound_queue import OPEN_STATES
 
-    return select(func.count()).select_from(AgentCall).where(AgentCall.state.in_(OPEN_STATES))
+    # The states written into the statement: nothing to expand at every execution (see CALLBACK_IS_OPEN).
+    return select(func.count()).select_from(AgentCall).where(
+        AgentCall.state.in_([literal_column(f"'{state}'") for state in OPEN_STATES]))
 
 
 def callers_ahead(centre: ContactCentre, capacity: Capacity, now: datetime, waiting: int, talking: int) -> float:
@@ -273,7 +278,7 @@ class Snapshot:
 _CALLBACKS = Callback.__table__.c
 _OPEN_WORK = select(_CALLBACKS.id, _CALLBACKS.queue, _CALLBACKS.deadline_at, _CALLBACKS.attempts_made,
                     _CALLBACKS.next_attempt_at, _CALLBACKS.status, _CALLBACKS.window_end).where(
-    _CALLBACKS.status.in_(OPEN_STATUSES))
+    CALLBACK_IS_OPEN)
 
 
 def read_backlog(session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
@@ -354,9 +359,14 @@ def in_a_thread(task: Callable[[], None]) -> None:
 class _Reading:
     snapshot: Snapshot
     top_id: int
-    # Ids the snapshot holds among the LATE_COMMIT_IDS up to top_id.
-    known: frozenset[int]
+    # Ids among the LATE_COMMIT_IDS up to top_id that the snapshot does not hold: only these can commit late (the
+    # others it counted, or they were closed or never committed).
+    unread: tuple[int, ...]
     staffing: tuple[Any, ...]
+
+    def since_params(self) -> dict[str, Any]:
+        """The values `since_columns` is bound with to count what came since this reading."""
+        return {SINCE_TOP: self.top_id, SINCE_UNREAD: list(self.unread)}
 
 
 @dataclass(frozen=True)
@@ -410,14 +420,36 @@ def read_live_state(session: Session, now: datetime, queue_id: str) -> LiveState
     return live_state_of(session.execute(_LIVE_STATE, live_state_params(now, queue_id)).one())
 
 
-# One statement, built once: the open callbacks requested since a reading (a count per queue, above its highest id
-# `top`) and those just below that id (from `low`), which may have committed after it.
-_SINCE: CompoundSelect[Any] = union_all(
-    select(Callback.queue, func.count().label("n"), null().label("id"))
-    .where(Callback.id > bindparam("top"), Callback.status.in_(OPEN_STATUSES)).group_by(Callback.queue),
-    select(Callback.queue, literal(1).label("n"), Callback.id)
-    .where(Callback.id > bindparam("low"), Callback.id <= bindparam("top"), Callback.status.in_(OPEN_STATUSES)),
-)
+# The bound parameters of `since_columns` (`BacklogCache.since_params` gives their values).
+SINCE_TOP, SINCE_UNREAD = "since_top", "since_unread"
+
+
+def since_columns(queues: Sequence[str], dialect: str) -> list[Any]:
+    """Per queue of `queues`, the open callbacks that came since a reading: requested after its highest id, or
+    among its unread ids (committed after it; none, nearly always). Columns of a one-row derived table, for a
+    caller to read with its own statement. Build it once: only its execution is per request."""
+    unread: ColumnElement[bool]
+    if dialect == "postgresql":  # one array: one statement text whatever the number of ids
+        unread = Callback.id == any_(bindparam(SINCE_UNREAD, type_=ARRAY(Integer)))
+    else:
+        unread = Callback.id.in_(bindparam(SINCE_UNREAD, expanding=True))
+    counts = select(*(func.count(case((Callback.queue == queue, 1))).label(f"since_{n}")
+                      for n, queue in enumerate(queues)))
+    return list(counts.where(CALLBACK_IS_OPEN, or_(Callback.id > bindparam(SINCE_TOP), unread)).subquery().c)
+
+
+@lru_cache(maxsize=8)
+def _since_statement(queues: tuple[str, ...], dialect: str) -> Select[Any]:
+    return select(*since_columns(queues, dialect))
+
+
+@dataclass(frozen=True)
+class Since:
+    """What a caller read with `since_columns`, bound with `BacklogCache.since_params`, for the reading those named."""
+
+    reading: _Reading | None
+    # How many came since, per queue.
+    counts: dict[str, int]
 
 
 class BacklogCache:
@@ -448,10 +480,19 @@ class BacklogCache:
         self._readings: dict[str | None, tuple[datetime, _Reading]] = {}
         self._refreshing: set[str | None] = set()
 
+    def since_params(self, queue_id: str) -> tuple[_Reading | None, dict[str, Any]]:
+        """For a caller reading `since_columns` with its own statement: the reading a quote for `queue_id` would be
+        served from now (for `Since`) and the values to bind."""
+        with self._lock:
+            cached = self._readings.get(queue_id if queue_id in self._readings else None)
+        if cached is None:  # nothing to count from: above every id, nothing comes back
+            return None, {SINCE_TOP: 2**31 - 1, SINCE_UNREAD: []}
+        return cached[1], cached[1].since_params()
+
     def read(self, session: Session, centre: ContactCentre, calendar: BusinessCalendar, stats: AttemptStats,
-             now: datetime, queue_id: str, live: LiveState | None = None) -> Snapshot:
-        """The backlog as the quote for a request of `queue_id` placed `now` must see it (`live`: the LiveState
-        when the caller has just read it with its own statement)."""
+             now: datetime, queue_id: str, live: LiveState | None = None, since: Since | None = None) -> Snapshot:
+        """The backlog as the quote for a request of `queue_id` placed `now` must see it (`live`: the LiveState,
+        `since`: what came since the reading, when the caller has just read them with its own statement)."""
         live = live or read_live_state(session, now, queue_id)
         with self._lock:
             group = queue_id if queue_id in self._readings else None
@@ -464,14 +505,14 @@ class BacklogCache:
             self._refresh_later(group, centre, calendar, stats, now, queue_id, live.staffing)
         reading = cached[1]
         snapshot = reading.snapshot
-        new: dict[str, int] = {}
-        row: Any
-        for row in session.execute(_SINCE, {"top": reading.top_id, "low": reading.top_id - LATE_COMMIT_IDS}):
-            queue, count, ident = str(row[0]), int(row[1]), row[2]
-            if queue in snapshot.queues and (ident is None or ident not in reading.known):
-                new[queue] = new.get(queue, 0) + count
+        if since is None or since.reading is not reading:  # (a newer reading landed after the caller asked)
+            queues = tuple(centre.queues)
+            values = session.execute(_since_statement(queues, session.get_bind().dialect.name),
+                                     reading.since_params()).one()
+            since = Since(reading, dict(zip(queues, values, strict=True)))
         extra = sum(count * stats.remaining_work(centre.queues[queue].retry.max_attempts)
-                    for queue, count in new.items() if queue in centre.queues)
+                    for queue, count in since.counts.items()
+                    if count and queue in snapshot.queues and queue in centre.queues)
         backlog = snapshot.backlog
         ahead = callers_ahead(centre, backlog.capacity, now, live.waiting, live.talking)
         # The agent time between the reading and now is gone: it cannot do the work ahead of this request.
@@ -506,13 +547,14 @@ class BacklogCache:
         # second (a later quote, never an earlier one).
         top = session.scalar(select(func.max(Callback.id))) or 0
         snapshot = read_backlog(session, centre, calendar, stats, now, queue_id)
-        known = frozenset(w.ident for w in snapshot.backlog.work
-                          if w.ident is not None and top - LATE_COMMIT_IDS < w.ident <= top)
+        low = max(0, top - LATE_COMMIT_IDS)
+        seen = {w.ident for w in snapshot.backlog.work if w.ident is not None and w.ident > low}
+        unread = tuple(ident for ident in range(low + 1, top + 1) if ident not in seen)
         group = None if snapshot.everyone else queue_id
         with self._lock:
             held = self._readings.get(group)
             if held is None or held[0] <= now:  # a slow background reading never replaces a newer one
-                self._readings[group] = (now, _Reading(snapshot, top, known, staffing))
+                self._readings[group] = (now, _Reading(snapshot, top, unread, staffing))
         return snapshot
 
 
@@ -636,6 +678,7 @@ __all__ = [
     "LiveState",
     "Outlook",
     "QueueOutlook",
+    "Since",
     "Snapshot",
     "StatsCache",
     "advise",
@@ -656,5 +699,6 @@ __all__ = [
     "read_live_state",
     "read_staffing",
     "read_stats",
+    "since_columns",
     "staffed_spans",
 ]

@@ -8,11 +8,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Insert, Table, bindparam, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from callbacks.errors import Conflict
-from callbacks.models import OPEN_STATUSES, Callback, CallbackEvent
+from callbacks.models import OPEN_STATUSES, Callback, CallbackEvent, CustomerSms
 from callbacks.policy import can_transition
 
 
@@ -41,6 +41,69 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+_CALLBACKS = cast(Table, Callback.__table__)
+_EVENTS = cast(Table, CallbackEvent.__table__)
+_MESSAGES = cast(Table, CustomerSms.__table__)
+_CALLBACK_FIELDS = tuple(c.name for c in _CALLBACKS.c if c.name != "id")
+_FIELDS = frozenset(_CALLBACK_FIELDS)
+_EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "details")
+_MESSAGE_FIELDS = ("kind", "attempt_number", "to", "body", "created_at")
+
+
+def _bound(table: Table, prefix: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    return {name: bindparam(prefix + name, type_=table.c[name].type) for name in fields}
+
+
+def _for_new_callback(table: Table, prefix: str, fields: tuple[str, ...]) -> Insert:
+    return insert(table).values(callback_id=bindparam(f"{prefix}callback_id"), **_bound(table, prefix, fields))
+
+
+def _in_one(new_callback: Insert, *, with_message: bool) -> Insert:
+    """PostgreSQL: the callback's INSERT in the WITH, its history row (and its promise text) selecting its id."""
+    stored = new_callback.cte("new_callback")
+    event = _bound(_EVENTS, "e_", _EVENT_FIELDS)
+    both = (insert(_EVENTS).from_select(["callback_id", *event], select(stored.c.id, *event.values()))
+            .returning(_EVENTS.c.callback_id))
+    if not with_message:
+        return both
+    message = _bound(_MESSAGES, "m_", _MESSAGE_FIELDS)
+    return both.add_cte(insert(_MESSAGES).from_select(["callback_id", *message],
+                                                      select(stored.c.id, *message.values())).cte("promise_text"))
+
+
+# Built once. SQLite has no INSERT in a WITH: there, one statement each.
+_INSERT_CALLBACK = insert(_CALLBACKS).values(_bound(_CALLBACKS, "c_", _CALLBACK_FIELDS)).returning(_CALLBACKS.c.id)
+_INSERT_EVENT = _for_new_callback(_EVENTS, "e_", _EVENT_FIELDS)
+_INSERT_MESSAGE = _for_new_callback(_MESSAGES, "m_", _MESSAGE_FIELDS)
+_INSERT_IN_ONE = {False: _in_one(_INSERT_CALLBACK, with_message=False),
+                  True: _in_one(_INSERT_CALLBACK, with_message=True)}
+
+
+def insert_new_callback(session: Session, row: dict[str, Any], event: dict[str, Any],
+                        message: dict[str, Any] | None = None) -> Callback:
+    """Write a new callback (`row`: its columns but the id; those left out are NULL), its first history row
+    (`event`: the CallbackEvent's columns but the callback's id) and, when given, the customer's text `message`
+    (the CustomerSms columns kind, attempt_number, to, body, created_at) in the session's transaction, without the
+    ORM's unit of work: one statement on PostgreSQL. The callback comes back as a detached instance, as loaded."""
+    if not row.keys() <= _FIELDS:
+        raise ValueError(f"not a callback's column: {sorted(row.keys() - _FIELDS)}")
+    params = {f"c_{name}": row.get(name) for name in _CALLBACK_FIELDS}
+    params.update({f"e_{name}": event.get(name) for name in _EVENT_FIELDS})
+    if message is not None:
+        params.update({f"m_{name}": message[name] for name in _MESSAGE_FIELDS})
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        ident = connection.execute(_INSERT_IN_ONE[message is not None], params).scalar_one()
+    else:
+        ident = connection.execute(_INSERT_CALLBACK, params).scalar_one()
+        connection.execute(_INSERT_EVENT, {**params, "e_callback_id": ident})
+        if message is not None:
+            connection.execute(_INSERT_MESSAGE, {**params, "m_callback_id": ident})
+    callback = Callback(id=ident, **{name: row.get(name) for name in _CALLBACK_FIELDS})
+    make_transient_to_detached(callback)
+    return callback
 
 
 def transition(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -142,6 +143,11 @@ class Callback(Base):
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+# `Callback.status IN ('pending', 'dialing')` with the statuses written into the statement: nothing for the driver
+# to expand at every execution (an IN of bound values is rendered again each time), the partial index's predicate.
+CALLBACK_IS_OPEN = Callback.status.in_([literal_column(f"'{status}'") for status in OPEN_STATUSES])
 
 
 class CallbackEvent(Base):

@@ -20,21 +20,24 @@ from callbacks.capacity import (
     Background,
     BacklogCache,
     LiveState,
+    Since,
     StatsCache,
     live_state_columns,
     live_state_of,
     live_state_params,
     note_quote,
     quote_from,
+    since_columns,
 )
 from callbacks.clock import Clock, ensure_utc
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
 from callbacks.forecast import Quote
 from callbacks.guard import OptedOut, opted_out_clause
-from callbacks.history import record_event
+from callbacks.history import insert_new_callback
 from callbacks.logs import current_request_id
 from callbacks.models import (
+    CALLBACK_IS_OPEN,
     CANCELED,
     OPEN_STATUSES,
     PENDING,
@@ -45,8 +48,8 @@ from callbacks.models import (
 )
 from callbacks.phones import PhoneNumberRejected, mask, normalise
 from callbacks.policy import Promise, WindowUnavailable, promise_for, queue_deadline
-from callbacks.sms import write_promise
-from config.schema import ContactCentre
+from callbacks.sms import promise_message
+from config.schema import ContactCentre, PhonePolicy
 
 CHANNELS = ("phone", "web", "api", "supervisor")
 MAX_NAME = 120
@@ -56,6 +59,7 @@ MAX_QUEUE_WAIT = timedelta(hours=6)
 # anything older or in the future is a wrong clock or a corrupt file, not a caller.
 MAX_RECORDED_LATE = timedelta(days=7)
 _CLOCK_SKEW = timedelta(minutes=1)
+_ACCEPTED_NUMBERS = 512
 _REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 
 
@@ -65,8 +69,13 @@ def token_hash(token: str) -> str:
 
 def new_reference() -> str:
     """A short code customers can read out: no 0/O, 1/I/L."""
-    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
-    return f"{chars[:4]}-{chars[4:]}"
+    # One draw for all eight characters (its base-31 digits), not one each: as uniform, an eighth of the calls.
+    draw = secrets.randbelow(len(_REFERENCE_ALPHABET) ** 8)
+    chars = []
+    for _ in range(8):
+        draw, digit = divmod(draw, len(_REFERENCE_ALPHABET))
+        chars.append(_REFERENCE_ALPHABET[digit])
+    return f"{''.join(chars[:4])}-{''.join(chars[4:])}"
 
 
 @dataclass
@@ -101,23 +110,38 @@ class CallbackService:
         self.clock = clock
         self.calendar = BusinessCalendar.for_centre(centre)
         self.stats = StatsCache()
+        # Numbers in E.164 that validate_phone accepted (at most a few hundred), with the policy that accepted them.
+        self._accepted: dict[str, PhonePolicy] = {}
         self.backlogs = BacklogCache(background=background, sessions=db.session if background else None)
         # What every request reads first, in one statement: whether its API key is still active, the do-not-call
-        # list, the open request for the number and queue, and what the quote reads fresh (built once; bound per
-        # request).
+        # list, the open request for the number and queue, and what the quote reads fresh: the live state and the
+        # requests that came since the backlog's reading (built once; bound per request).
+        live = live_state_columns()
+        self._live_columns = slice(3, 3 + len(live))
+        self._since_queues = tuple(centre.queues)
         self._request_reads = select(
             select(ApiKey.id).where(ApiKey.id == bindparam("api_key"), ApiKey.revoked_at.is_(None)).scalar_subquery(),
             opted_out_clause(bindparam("phone")),
             select(Callback.id).where(Callback.phone == bindparam("phone"), Callback.queue == bindparam("queue"),
-                                      Callback.status.in_(OPEN_STATUSES)).limit(1).scalar_subquery(),
-            *live_state_columns())
+                                      CALLBACK_IS_OPEN).limit(1).scalar_subquery(),
+            *live, *since_columns(self._since_queues, db.dialect))
 
     # -- validation -------------------------------------------------------------------------------------------
     def validate_phone(self, raw: object) -> str:
+        """The number in E.164, or InvalidRequest saying why it is refused."""
+        # The API validates a number before counting it against its limit, then `request` validates it again: a
+        # number this service accepted, given back in E.164, is accepted as it is (normalising is idempotent).
+        policy = self.centre.phone_numbers
+        if isinstance(raw, str) and self._accepted.get(raw) is policy:
+            return raw
         try:
-            return normalise(raw, self.centre.phone_numbers)
+            e164 = normalise(raw, policy)
         except PhoneNumberRejected as exc:
             raise InvalidRequest(exc.code, exc.message, "phone") from None
+        if len(self._accepted) >= _ACCEPTED_NUMBERS:
+            self._accepted.clear()
+        self._accepted[e164] = policy
+        return e164
 
     def _validate(
         self,
@@ -185,14 +209,16 @@ class CallbackService:
         return out
 
     def _quote(self, session: Session, queue_id: str, requested_at: datetime, deadline: datetime, now: datetime,
-               window_start: datetime | None = None, live: LiveState | None = None) -> Quote:
+               window_start: datetime | None = None, live: LiveState | None = None,
+               since: Since | None = None) -> Quote:
         stats = self.stats.get(session, self.centre, now)
-        snapshot = self.backlogs.read(session, self.centre, self.calendar, stats, now, queue_id, live)
+        snapshot = self.backlogs.read(session, self.centre, self.calendar, stats, now, queue_id, live, since)
         return quote_from(snapshot, self.centre, self.calendar, queue_id, requested_at, deadline,
                           window_start=window_start, window=window_start is not None)
 
     def _promise(self, session: Session, queue_id: str, requested_at: datetime, promise: Promise,
-                 window_end: datetime | None, now: datetime, recorded_late: bool, live: LiveState) -> Quote:
+                 window_end: datetime | None, now: datetime, recorded_late: bool, live: LiveState,
+                 since: Since) -> Quote:
         """The deadline a new request gets: the SLA (or the customer's window) when the forecast keeps it, else an
         honest later time; a window the forecast cannot keep is refused with the earliest time we can."""
         sla = queue_deadline(self.centre.queue(queue_id), requested_at, self.calendar)
@@ -201,11 +227,11 @@ class CallbackService:
             return Quote(promise.deadline_at, sla, promise.deadline_from, None)
         if promise.deadline_from == "window":
             kept = self._quote(session, queue_id, requested_at, promise.deadline_at, now,
-                               window_start=promise.first_attempt_at, live=live)
+                               window_start=promise.first_attempt_at, live=live, since=since)
             if kept.source != "sla":
                 self._window_unavailable(kept)
             return Quote(promise.deadline_at, sla, "window", kept.start)
-        quote = self._quote(session, queue_id, requested_at, sla, now, live=live)
+        quote = self._quote(session, queue_id, requested_at, sla, now, live=live, since=since)
         if window_end is not None and quote.deadline > window_end:
             self._window_unavailable(quote)
         return quote
@@ -259,9 +285,11 @@ class CallbackService:
             # One transaction: the key, the do-not-call list, the open request for the number, the quote and the row.
             with self.db.session() as session:
                 # One statement: the key, the do-not-call list, the open request, what the quote reads fresh.
-                active_key, opted_out, open_id, *live_values = session.execute(
-                    self._request_reads, {"api_key": api_key_id, "phone": e164, "queue": queue_id,
-                                          **live_state_params(now, queue_id)}).one()
+                reading, since_params = self.backlogs.since_params(queue_id)
+                values = session.execute(self._request_reads, {
+                    "api_key": api_key_id, "phone": e164, "queue": queue_id, **live_state_params(now, queue_id),
+                    **since_params}).one()
+                active_key, opted_out, open_id = values[:3]
                 if api_key_id is not None and active_key is None:
                     raise ApiKeyRevoked()
                 # Before anything else is read or stored: a number that asked never to be called gets nothing.
@@ -269,49 +297,54 @@ class CallbackService:
                     raise OptedOut()
                 if open_id is not None:
                     return RequestResult(session.get_one(Callback, open_id), created=False)
-                live = live_state_of(live_values)
+                live = live_state_of(values[self._live_columns])
+                since = Since(reading, dict(zip(self._since_queues, values[self._live_columns.stop:], strict=True)))
                 quote = self._promise(session, queue_id, requested_at, promise, window_end, now,
-                                      recorded_late=taken_at is not None, live=live)
-                callback = Callback(
-                    public_id=uuid.uuid4().hex,
-                    reference=new_reference(),
-                    status_token_hash=token_hash(token),
-                    queue=queue_id,
-                    phone=e164,
-                    name=name,
-                    language=lang,
-                    note=note,
-                    channel=channel,
-                    status=PENDING,
-                    priority=queue_cfg.priority,
-                    requested_at=requested_at,
-                    window_start=window_start,
-                    window_end=window_end,
-                    deadline_at=quote.deadline,
-                    sla_deadline_at=quote.sla_deadline,
-                    deadline_from=quote.source,
-                    next_attempt_at=next_attempt_at,
-                    attempts_made=0,
-                    version=1,
-                    api_key_id=api_key_id,
-                )
-                if quote.overloaded:
+                                      recorded_late=taken_at is not None, live=live, since=since)
+                reference = new_reference()
+                row = {
+                    "public_id": uuid.uuid4().hex,
+                    "reference": reference,
+                    "status_token_hash": token_hash(token),
+                    "queue": queue_id,
+                    "phone": e164,
+                    "name": name,
+                    "language": lang,
+                    "note": note,
+                    "channel": channel,
+                    "status": PENDING,
+                    "priority": queue_cfg.priority,
+                    "requested_at": requested_at,
+                    "window_start": window_start,
+                    "window_end": window_end,
+                    "deadline_at": quote.deadline,
+                    "sla_deadline_at": quote.sla_deadline,
+                    "deadline_from": quote.source,
+                    "next_attempt_at": next_attempt_at,
+                    "attempts_made": 0,
+                    "version": 1,
+                    "api_key_id": api_key_id,
                     # Set before the row is written (one INSERT, not an INSERT and an UPDATE).
-                    callback.at_risk_since, callback.at_risk_reason = now, _overloaded_reason(quote)
-                session.add(callback)
-                session.flush()
-                record_event(
-                    session,
-                    callback,
-                    "status",
-                    at=now,
-                    actor=actor,
-                    reason=f"requested by {channel}" + (", recorded late" if taken_at is not None else ""),
-                    to_status=PENDING,
-                    details=_request_details(channel, e164, quote, requested_at, taken,
-                                             recorded_late=taken_at is not None),
-                )
-                self._after_promise(session, callback, quote, token, now, flagged=live.over_sla_since is not None)
+                    "at_risk_since": now if quote.overloaded else None,
+                    "at_risk_reason": _overloaded_reason(quote) if quote.overloaded else None,
+                }
+                event = {
+                    "at": now,
+                    "kind": "status",
+                    "from_status": None,
+                    "to_status": PENDING,
+                    "actor": actor[:160],
+                    "reason": f"requested by {channel}" + (", recorded late" if taken_at is not None else ""),
+                    "details": _request_details(channel, e164, quote, requested_at, taken,
+                                                recorded_late=taken_at is not None),
+                }
+                # The promise in writing goes in the same statement: no other transaction can have written one for a
+                # callback this one is writing (so no savepoint to guard against it).
+                text = promise_message(self.centre, phone=e164, language=lang, reference=reference,
+                                       deadline_at=quote.deadline, overloaded=quote.source == "ceiling", token=token,
+                                       now=now)
+                callback = insert_new_callback(session, row, event, text)
+                self._after_promise(session, callback, quote, now, flagged=live.over_sla_since is not None)
         except IntegrityError:
             # Another request for the same number and queue won the race (the partial unique index).
             existing = self._open_request(e164, queue_id)
@@ -322,11 +355,11 @@ class CallbackService:
             raise _db_guard(exc) from exc
         return RequestResult(callback, created=True, status_token=token)
 
-    def _after_promise(self, session: Session, callback: Callback, quote: Quote, token: str, now: datetime, *,
+    def _after_promise(self, session: Session, callback: Callback, quote: Quote, now: datetime, *,
                        flagged: bool) -> None:
         """In the request's transaction: supervisors hear when quotes first exceed the SLA or a customer was told
-        we are overloaded (that promise is at risk from the start); the customer's SMS is queued. `flagged`: the
-        queue's quotes were flagged as beyond its SLA when this request read (only a change is written)."""
+        we are overloaded (that promise is at risk from the start). `flagged`: the queue's quotes were flagged as
+        beyond its SLA when this request read (only a change is written)."""
         if quote.source in ("sla", "forecast", "ceiling") and (quote.source != "sla") != flagged:
             note_quote(session, self.centre, callback.queue, quote, now)
         if quote.overloaded:
@@ -334,7 +367,6 @@ class CallbackService:
             # alert for the same callback, and no other transaction can see a callback this one has just written.
             session.add(Alert(callback_id=callback.id, kind="overloaded", created_at=now,
                               reason=callback.at_risk_reason))
-        write_promise(session, self.centre, callback, token, now)
 
     def cancel(self, callback_id: str, *, actor: str, reason: str = "canceled by the customer") -> Callback:
         """Cancel an open callback; canceling a canceled one returns it unchanged; a finished one is a conflict."""
@@ -444,7 +476,7 @@ __all__ = ["CallbackService", "DBAPIError", "RequestResult", "promise_start"]
 
 def _open_request(session: Session, e164: str, queue_id: str) -> Callback | None:
     return session.scalar(
-        select(Callback).where(Callback.phone == e164, Callback.queue == queue_id, Callback.status.in_(OPEN_STATUSES)))
+        select(Callback).where(Callback.phone == e164, Callback.queue == queue_id, CALLBACK_IS_OPEN))
 
 
 def _taken_time(now: datetime, taken_at: datetime | None) -> datetime:

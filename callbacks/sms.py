@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
@@ -92,16 +93,16 @@ def _add(session: Session, row: CustomerSms) -> CustomerSms | None:
     return row
 
 
-def write_promise(session: Session, centre: ContactCentre, callback: Callback, token: str,
-                  now: datetime) -> CustomerSms | None:
-    """The promise in writing, in the caller's transaction (when the centre sends customers text messages)."""
+def promise_message(centre: ContactCentre, *, phone: str, language: str, reference: str, deadline_at: datetime,
+                    overloaded: bool, token: str, now: datetime) -> dict[str, Any] | None:
+    """The promise in writing for a new callback, as the CustomerSms columns it is written with (in the callback's
+    own statement, `callbacks.history.insert_new_callback`), when the centre sends customers text messages."""
     if not centre.customer_sms.enabled:
         return None
-    kind = "overloaded" if callback.deadline_from == "ceiling" else "promise"
-    body = message(kind, callback.language, when=when_text(callback.deadline_at, now, centre.zone, callback.language),
-                   reference=callback.reference, link=f"{BASE}{STATUS_PATH}{token}")
-    return _add(session, CustomerSms(callback_id=callback.id, kind="promise", attempt_number=0, to=callback.phone,
-                                     body=body, created_at=now))
+    body = message("overloaded" if overloaded else "promise", language,
+                   when=when_text(deadline_at, now, centre.zone, language), reference=reference,
+                   link=f"{BASE}{STATUS_PATH}{token}")
+    return {"kind": "promise", "attempt_number": 0, "to": phone, "body": body, "created_at": now}
 
 
 def write_retry_messages(session: Session, centre: ContactCentre, now: datetime, limit: int = 200) -> int:
@@ -151,10 +152,10 @@ __all__ = [
     "STATUS_PATH",
     "TEXTS",
     "message",
+    "promise_message",
     "redact",
     "sms_parts",
     "still_true",
     "when_text",
-    "write_promise",
     "write_retry_messages",
 ]

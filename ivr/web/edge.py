@@ -246,6 +246,8 @@ TWILIO_BLUEPRINTS: set[str] = set()
 # Where their webhooks live: no browser behind them, so no session cookie to read or sign (the session is opened
 # before the URL is matched to a blueprint, hence the path).
 TWILIO_PATH = "/twilio/"
+# The JSON API: partners' servers with Bearer keys, no browser session either.
+API_PATH = "/api/"
 
 
 def twilio_only(bp: Blueprint) -> None:
@@ -254,11 +256,11 @@ def twilio_only(bp: Blueprint) -> None:
 
 
 class BrowserSessions(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, except for Twilio's webhooks: a null session there (nothing to parse or sign
-    on the busiest requests; a webhook that wrote to it would fail loudly)."""
+    """Flask's signed-cookie session, except for Twilio's webhooks and the JSON API: a null session there (nothing
+    to parse or sign on the busiest requests; a view that wrote to it would fail loudly)."""
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(TWILIO_PATH):
+        if request.path.startswith((TWILIO_PATH, API_PATH)):
             return None
         return super().open_session(app, request)
 

@@ -156,6 +156,15 @@ class TestDaylightSavingInLondon:
         assert end - start == timedelta(hours=25)
 
 
+def test_a_days_opening_spans_are_the_same_however_often_asked_and_whatever_the_caller_does_with_them():
+    cal = calendar()
+    first = cal.spans_on(date(2026, 11, 22))
+    first.clear()
+    assert cal.spans_on(date(2026, 11, 22)) == calendar().spans_on(date(2026, 11, 22)) != []
+    assert cal.spans_on(date(2026, 3, 21)) == []  # Nowruz, asked twice
+    assert cal.spans_on(date(2026, 3, 21)) == []
+
+
 def test_tehran_has_no_daylight_saving_any_more():
     cal = calendar()
     spring = cal.spans_on(date(2026, 3, 28))[0][0]  # Saturday

@@ -1,15 +1,18 @@
 """Callback requests through the one service every channel uses: stored durably, deduplicated, canceled, audited."""
 
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from callbacks.db import Database, DatabaseUnavailable
 from callbacks.errors import Conflict, InvalidRequest, NotFound
-from callbacks.models import Callback, CallbackEvent
+from callbacks.models import Callback, CallbackEvent, CustomerSms
 from callbacks.service import CallbackService
 
 
@@ -39,6 +42,36 @@ def test_a_request_is_stored_with_its_deadline_and_history_before_it_is_acknowle
     assert stored.deadline_at > clock.now()
     assert [(e.kind, e.to_status, e.actor) for e in events] == [("status", "pending", "web:127.0.0.1")]
     assert events[0].details["phone"] == "+98912***4567"
+
+
+def test_the_request_answered_is_the_request_stored_column_for_column(service, db):
+    result = service.request(phone="09121234567", channel="api", actor="a", name="Sara", note="after five")
+    with db.session() as session:
+        stored = session.get_one(Callback, result.callback.id)
+    columns = [column.key for column in Callback.__table__.columns]
+    assert {c: getattr(result.callback, c) for c in columns} == {c: getattr(stored, c) for c in columns}
+
+
+def test_a_number_is_validated_the_same_every_time_it_is_asked_in_any_form(service):
+    for _ in range(2):
+        assert service.validate_phone("0912 123 4567") == "+989121234567"
+        assert service.validate_phone("+989121234567") == "+989121234567"
+        with pytest.raises(InvalidRequest) as info:
+            service.validate_phone("+989121234")
+        assert info.value.code == "phone_invalid"
+    # A centre whose policy changed (a number range denied) is asked again, not answered from memory.
+    service.centre = service.centre.model_copy(update={"phone_numbers": service.centre.phone_numbers.model_copy(
+        update={"denied_prefixes": ["+98912"]})})
+    with pytest.raises(InvalidRequest) as info:
+        service.validate_phone("+989121234567")
+    assert info.value.code == "phone_denied"
+
+
+def test_references_are_two_groups_of_four_readable_characters_and_differ(service):
+    references = {service.request(phone=f"+98912{i:07d}", channel="api", actor="a").callback.reference
+                  for i in range(50)}
+    assert len(references) == 50
+    assert all(re.fullmatch(r"[A-HJKMNP-Z2-9]{4}-[A-HJKMNP-Z2-9]{4}", r) for r in references)
 
 
 def test_a_second_request_for_the_same_number_and_queue_returns_the_first(service, db):
@@ -123,16 +156,60 @@ def test_every_field_is_validated_and_nothing_is_stored(service, db, fields, fie
     assert count(db) == 0
 
 
-def test_a_failure_half_way_leaves_nothing_behind(service, db, monkeypatch):
-    import callbacks.service as module
+@contextmanager
+def history_rows_refused(db):
+    """The database itself refuses to write any history row (as a full disk would), after the callback's row."""
+    with db.engine.begin() as conn:
+        if db.dialect == "sqlite":
+            conn.exec_driver_sql("CREATE TRIGGER refuse_history BEFORE INSERT ON callback_events "
+                                 "BEGIN SELECT RAISE(ABORT, 'disk full while writing the history'); END")
+        else:
+            conn.exec_driver_sql("CREATE FUNCTION refuse_history() RETURNS trigger LANGUAGE plpgsql AS "
+                                 "$$ BEGIN RAISE EXCEPTION 'disk full while writing the history'; END $$")
+            conn.exec_driver_sql("CREATE TRIGGER refuse_history BEFORE INSERT ON callback_events "
+                                 "FOR EACH ROW EXECUTE FUNCTION refuse_history()")
+    try:
+        yield
+    finally:
+        with db.engine.begin() as conn:  # the PostgreSQL database is shared by the tests that follow
+            conn.exec_driver_sql("DROP TRIGGER refuse_history" + (" ON callback_events" if db.dialect != "sqlite"
+                                                                   else ""))
+            if db.dialect != "sqlite":
+                conn.exec_driver_sql("DROP FUNCTION refuse_history()")
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("disk full while writing the history")
 
-    monkeypatch.setattr(module, "record_event", broken)
-    with pytest.raises(RuntimeError):
+def test_a_failure_half_way_leaves_nothing_behind(service, db):
+    # The callback's row and its history row are one transaction: never a callback without its history.
+    with history_rows_refused(db), pytest.raises(DBAPIError, match="disk full while writing the history"):
         service.request(phone="09121234567", channel="api", actor="a")
     assert count(db) == 0
+    assert count(db, CallbackEvent) == 0
+
+
+def texting(centre):
+    """The centre with the promise in writing switched on."""
+    return centre.model_copy(update={"customer_sms": centre.customer_sms.model_copy(update={"enabled": True})})
+
+
+def test_where_texts_are_on_the_promise_text_is_stored_with_the_request_and_only_once(db, centre, clock):
+    service = CallbackService(db, texting(centre), clock)
+    result = service.request(phone="09121234567", channel="api", actor="a", language="en")
+    again = service.request(phone="+989121234567", channel="web", actor="b")
+    assert not again.created
+    with db.session() as session:
+        [text] = session.scalars(select(CustomerSms)).all()
+    assert (text.callback_id, text.kind, text.attempt_number, text.to) == (
+        result.callback.id, "promise", 0, "+989121234567")
+    assert text.body.startswith("We will call you back by today 12:00. Ref " + result.callback.reference)
+    assert text.body.endswith(f"/callback/status/{result.status_token}")
+    assert text.created_at == clock.now() and text.sent_at is None and text.claimed_by is None
+
+
+def test_where_texts_are_on_a_failure_half_way_leaves_no_text_either(db, centre, clock):
+    service = CallbackService(db, texting(centre), clock)
+    with history_rows_refused(db), pytest.raises(DBAPIError, match="disk full while writing the history"):
+        service.request(phone="09121234567", channel="api", actor="a")
+    assert count(db) == count(db, CallbackEvent) == count(db, CustomerSms) == 0
 
 
 def test_an_unreachable_database_is_reported_not_crashed(centre, clock, tmp_path):

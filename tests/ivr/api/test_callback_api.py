@@ -62,6 +62,14 @@ def test_requesting_a_callback_returns_201_with_the_promise(api, app, clock):
     assert response.headers["Location"] == f"/api/v1/callbacks/{body['id']}"
 
 
+def test_the_api_keeps_no_browser_session_whatever_cookie_comes_with_the_request(api, client):
+    client.set_cookie("session", "a-cookie-the-api-never-reads", domain="support.example.com")
+    response = api("POST", "/api/v1/callbacks", json={"phone": "09121234567"})
+    assert response.status_code == 201
+    assert not response.headers.get_all("Set-Cookie")
+    assert "Cookie" not in response.headers.get("Vary", "")
+
+
 def test_the_same_number_again_gets_the_open_request_with_200(api):
     first = api("POST", "/api/v1/callbacks", json={"phone": "09121234567"}).get_json()
     again = api("POST", "/api/v1/callbacks", json={"phone": "+98 912 123 4567"})
