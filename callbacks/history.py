@@ -48,6 +48,9 @@ _EVENTS = cast(Table, CallbackEvent.__table__)
 _MESSAGES = cast(Table, CustomerSms.__table__)
 _CALLBACK_FIELDS = tuple(c.name for c in _CALLBACKS.c if c.name != "id")
 _FIELDS = frozenset(_CALLBACK_FIELDS)
+# The model's own defaults (status, priority, attempts, version) for the columns a new row leaves out.
+_DEFAULTS: dict[str, Any] = {c.name: c.default.arg for c in _CALLBACKS.c
+                             if c.default is not None and getattr(c.default, "is_scalar", False)}
 _EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "details")
 _MESSAGE_FIELDS = ("kind", "attempt_number", "to", "body", "created_at")
 
@@ -86,9 +89,11 @@ def insert_new_callback(session: Session, row: dict[str, Any], event: dict[str, 
     """Write a new callback (`row`: its columns but the id; those left out are NULL), its first history row
     (`event`: the CallbackEvent's columns but the callback's id) and, when given, the customer's text `message`
     (the CustomerSms columns kind, attempt_number, to, body, created_at) in the session's transaction, without the
-    ORM's unit of work: one statement on PostgreSQL. The callback comes back as a detached instance, as loaded."""
+    ORM's unit of work: one statement on PostgreSQL. A column `row` leaves out gets the model's default, else NULL.
+    The callback comes back as a detached instance, as loaded."""
     if not row.keys() <= _FIELDS:
         raise ValueError(f"not a callback's column: {sorted(row.keys() - _FIELDS)}")
+    row = {**_DEFAULTS, **row}
     params = {f"c_{name}": row.get(name) for name in _CALLBACK_FIELDS}
     params.update({f"e_{name}": event.get(name) for name in _EVENT_FIELDS})
     if message is not None:

@@ -245,3 +245,22 @@ def test_a_caller_leaving_the_phone_queue_keeps_their_place(service, clock):
         phone="09351234567", channel="phone", actor="caller:CA2", arrived_at=clock.now() + timedelta(hours=1)
     ).callback
     assert other.requested_at == clock.now()
+
+
+def test_a_new_callback_written_without_the_unit_of_work_keeps_the_models_defaults(db: Database, clock):
+    """The request path writes its callback with plain INSERTs: a column a caller leaves out gets what the ORM would
+    have given it (the model's default), not a NULL."""
+    from callbacks.history import insert_new_callback
+
+    now = clock.now()
+    row = {"public_id": "p" * 32, "reference": "REF0000001", "status_token_hash": "h" * 64, "queue": "general",
+           "phone": "+989121234567", "language": "fa", "channel": "api", "requested_at": now,
+           "deadline_at": now + timedelta(hours=2), "next_attempt_at": now}
+    event = {"at": now, "kind": "status", "to_status": "pending", "actor": "test", "reason": "requested"}
+    with db.session() as session:
+        answered = insert_new_callback(session, row, event)
+    with db.session() as session:
+        stored = session.get_one(Callback, answered.id)
+        defaults = (stored.status, stored.priority, stored.attempts_made, stored.version)
+    assert defaults == ("pending", 0, 0, 1)
+    assert (answered.status, answered.priority, answered.attempts_made, answered.version) == defaults
