@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, Insert, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from callbacks.errors import Conflict
 from callbacks.models import OPEN_STATUSES, Callback, CallbackEvent, CustomerSms
@@ -50,7 +51,7 @@ _CALLBACK_FIELDS = tuple(c.name for c in _CALLBACKS.c if c.name != "id")
 _FIELDS = frozenset(_CALLBACK_FIELDS)
 # The model's own defaults (status, priority, attempts, version) for the columns a new row leaves out.
 _DEFAULTS: dict[str, Any] = {c.name: c.default.arg for c in _CALLBACKS.c
-                             if c.default is not None and getattr(c.default, "is_scalar", False)}
+                             if isinstance(c.default, ScalarElementColumnDefault)}
 _EVENT_FIELDS = ("at", "kind", "from_status", "to_status", "actor", "reason", "details")
 _MESSAGE_FIELDS = ("kind", "attempt_number", "to", "body", "created_at")
 
