@@ -103,10 +103,24 @@ logconfig_dict: dict[str, Any] = {
 }
 
 
+def unshared_limits(workers: int, storage_url: str) -> str | None:
+    """Why the abuse limits are looser than configured, when they are: with memory:// each worker counts only the
+    requests it serves itself."""
+    if workers > 1 and storage_url.startswith("memory://"):
+        return (f"RATELIMIT_STORAGE_URL is memory:// with {workers} web workers: each counts only its own requests, "
+                f"so every abuse limit is up to {workers} times looser than configured; set RATELIMIT_STORAGE_URL "
+                "to a Redis server (redis://host:6379) for the workers to share one count")
+    return None
+
+
 def on_starting(server: Any) -> None:
-    """A fresh start counts from zero: files left by an earlier run would be added to this one's."""
+    """A fresh start counts from zero: files left by an earlier run would be added to this one's. Says so when the
+    workers cannot share their abuse limits."""
     for path in glob.glob(os.path.join(METRICS_DIR, "*.db")):
         os.remove(path)
+    warning = unshared_limits(server.cfg.workers, _settings.ratelimit_storage_url)
+    if warning:
+        server.log.warning(warning)
 
 
 def post_worker_init(worker: Any) -> None:

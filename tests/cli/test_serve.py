@@ -48,6 +48,9 @@ def test_a_signed_call_through_gunicorn_reaches_the_phone_tree_and_is_logged_as_
     webhook = next(r for r in records if r.get("endpoint") == "voice.incoming" and r.get("status") == 200)
     assert webhook["call_sid"] == CALL["CallSid"] and webhook["request_id"]
     assert any(r["logger"] == "gunicorn.error" and "Booting worker" in r["message"] for r in records)
+    # Two workers counting abuse limits in memory each: said once, at start, with the variable to set.
+    warnings = [r for r in records if "RATELIMIT_STORAGE_URL is memory:// with 2 web workers" in r["message"]]
+    assert len(warnings) == 1 and warnings[0]["level"] == "WARNING", warnings
     assert answer.headers["X-Request-Id"] == webhook["request_id"]
     assert not [line for line in server.lines if leaks_in(line)], "a full number in the server's log"
 

@@ -58,3 +58,14 @@ def test_gunicorn_builds_no_access_line_because_the_app_writes_its_own(tmp_path:
     theirs.cfg = cfg
     with pytest.raises(AssertionError, match="the access log read"):
         theirs.access(untouchable, untouchable, {}, 0.001)
+
+
+def test_workers_that_cannot_share_their_abuse_limits_are_named_at_start(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    from ivr.gunicorn_conf import unshared_limits
+
+    assert unshared_limits(1, "memory://") is None
+    assert unshared_limits(5, "redis://127.0.0.1:6379") is None
+    warning = unshared_limits(5, "memory://")
+    assert warning is not None and "5 times looser" in warning and "RATELIMIT_STORAGE_URL" in warning
