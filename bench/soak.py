@@ -220,7 +220,11 @@ def main(seconds: float = 1200.0, seed: int = 11,
             **{k: books[k] for k in ("callbacks", "by_status", "attempts", "calls_placed", "conversations",
                                      "duplicates", "stuck", "agents_leaked", "twiml_errors")},
         })
-    shutil.rmtree(folder, ignore_errors=True)  # kept (with the workers' logs) only when the run failed
+    if any(report[k] for k in ("duplicates", "stuck", "agents_leaked", "twiml_errors", "open_past_deadline")):
+        # Something must be explained: the workers' logs stay, and the report says where.
+        report["logs_kept_in"] = str(folder)
+    else:
+        shutil.rmtree(folder, ignore_errors=True)  # kept (with the workers' logs) only when the run failed
     return report
 
 
