@@ -194,6 +194,9 @@ def main(seconds: float = 1200.0, seed: int = 11,
             workers.sample()
             worker_end = workers.incarnations[-1]["rss_kib"][-1] if workers.incarnations[-1]["rss_kib"] else 0
             workers.stop()
+            # A round the worker was running when asked to stop finishes: its calls end through their status
+            # callbacks, which the network and the web still deliver.
+            wait_until(settled, 150, step=2)
             network.stop.set()
             books = chaos.summarise(db, stub, network, Counter(), int(seconds))
             with db.session() as session:

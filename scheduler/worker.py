@@ -95,6 +95,8 @@ class Worker:
         self.paused: str | None = None
         # Set when this worker learns it was replaced (SQLite): it stops.
         self.replaced: WorkerRefused | None = None
+        # Set by SIGTERM/SIGINT: no new dispatch round starts (one already running finishes what it claimed).
+        self.stopping = threading.Event()
         self._scheduler: Any = None
 
     # -- registration --------------------------------------------------------------------------------------------
@@ -162,6 +164,10 @@ class Worker:
 
     # -- jobs (thin: each calls one service) ---------------------------------------------------------------------
     def dispatch_job(self) -> None:
+        if self.stopping.is_set():
+            # Asked to stop: a round started now would place calls after the stop was asked for (a tick the timer
+            # launched before its shutdown took effect); the next worker claims them just as well.
+            return
         try:
             self.heartbeat()
         except WorkerRefused as exc:
@@ -314,6 +320,7 @@ class Worker:
             # clean stop (the timer never starts) rather than a worker row left behind.
             log.info("worker %s: signal %d, stopping after running jobs finish", self.worker_id, signum)
             stopping.append(signum)
+            self.stopping.set()
             if len(stopping) == 1 and self._scheduler is not None and self._scheduler.running:
                 # From a thread of its own, not in this handler: the handler runs inside whatever the main thread
                 # was doing, maybe holding one of the timer's locks that a finishing job needs while the shutdown

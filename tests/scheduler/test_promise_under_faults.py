@@ -354,3 +354,25 @@ def test_a_worker_whose_clock_is_off_from_the_databases_does_not_dial_and_alerts
     assert "ahead of the database" in (worker.paused or "") or "behind the database" in (worker.paused or "")
     with pg_db.session() as session:
         assert session.scalars(select(Attempt)).all() == []
+
+
+def test_a_worker_asked_to_stop_claims_nothing_more(sqlite_db, centre, clock):
+    """SIGTERM lets a running round finish; a round the timer starts after it claims nothing: a worker on its way
+    out would place calls after it was told to stop, and the next worker claims them just as well."""
+    from callbacks.agents import add_agent
+    from callbacks.service import CallbackService
+
+    add_agent(sqlite_db, "Sara", "+989121110000", clock.now(), "IR", None)
+    CallbackService(sqlite_db, centre, clock).request(phone=CUSTOMER, channel="api", actor="test")
+    calls = FakeProvider(clock=clock)
+    worker = Worker(sqlite_db, centre, calls, clock, base_url=BASE_URL, caller_id=CALLER_ID, worker_id="leaving",
+                    sleep=lambda _s: None)
+    worker.register()
+    worker.stopping.set()  # what the SIGTERM handler does
+    worker.dispatch_job()
+    assert calls.requests == []
+    with sqlite_db.session() as session:
+        assert session.scalar(select(Attempt.id)) is None
+    worker.stopping.clear()
+    worker.dispatch_job()
+    assert len(calls.requests) == 1
