@@ -134,3 +134,12 @@ def test_a_number_in_an_unknown_path_is_masked_in_its_line(client, written_as):
     client.get("/+989121234567")
     [line] = stream.getvalue().splitlines()
     assert "GET /+98912***4567 404" in line and "+989121234567" not in line
+
+
+def test_the_line_of_a_request_that_creates_a_callback_names_it(client, auth, caplog):
+    with caplog.at_level(logging.INFO, logger="ivr.requests"):
+        created = client.post("/api/v1/callbacks", json={"phone": "09121234567"}, headers=auth)
+        again = client.post("/api/v1/callbacks", json={"phone": "09121234567"}, headers=auth)
+    assert (created.status_code, again.status_code) == (201, 200)
+    lines = [r for r in request_lines(caplog) if r.getMessage().startswith("POST /api/v1/callbacks")]
+    assert [getattr(r, "callback", None) for r in lines] == [created.json["reference"]] * 2
