@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
 from callbacks import attempts, guard
@@ -217,12 +217,13 @@ class Dispatcher:
             raise
 
     def _claim(self, session: Session, now: datetime, urgent_only: bool, taken: list[datetime]) -> list[Claimed]:
-        # At rest nothing is due: one indexed look (ix_callbacks_due) instead of locking the free agents first.
-        if session.scalar(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now)
-                          .limit(1)) is None:
-            return []
+        # The free agents are locked only when something is due: at rest the statement is one indexed look
+        # (ix_callbacks_due, evaluated once) and no agent row is read or locked; under load it is the same round
+        # trip as the agents' lock.
+        anything_due = exists(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now))
         agents = [FreeAgent(*row) for row in session.execute(
-            free_agents_to_claim(now).limit(max(self.batch_size * 4, 100)).with_for_update(skip_locked=True))]
+            free_agents_to_claim(now).where(anything_due).limit(max(self.batch_size * 4, 100))
+            .with_for_update(skip_locked=True))]
         if not agents:
             return []
         conditions = [Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now)]

@@ -378,22 +378,39 @@ def test_a_miss_is_warned_at_least_ten_minutes_ahead_even_on_the_last_attempt(ap
 
 
 def test_a_tick_at_rest_locks_no_agent_and_reads_only_whether_anything_is_due(app, provider, clock):
-    from sqlalchemy import event
+    """One statement at rest, and no agent row locked by it (checked from another connection while the claim's
+    transaction is still open, on PostgreSQL: a locked agent would make its NOWAIT lock fail)."""
+    from sqlalchemy import event, text
 
     add_agents(app, 2)
     waiting = request_callback(app, phone(1))
     with app.extensions["ivr"].db.session() as session:  # open, not due for hours (a retry later on)
         session.get(Callback, waiting.id).next_attempt_at = clock.now() + timedelta(hours=3)
     dispatcher = make_dispatcher(app, provider)
+    db = app.extensions["ivr"].db
     statements: list[str] = []
-    engine = app.extensions["ivr"].db.engine
-    listener = lambda conn, cursor, statement, *rest: statements.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
+    lockable: list[int] = []
+
+    def after(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        if conn.info.get("checker"):
+            return
+        statements.append(statement)
+        if db.dialect == "postgresql":
+            with db.engine.connect() as other:
+                other.info["checker"] = True
+                lockable.append(len(other.execute(text("SELECT id FROM agents FOR UPDATE NOWAIT")).all()))
+                other.rollback()
+                del other.info["checker"]
+
+    event.listen(db.engine, "after_cursor_execute", after)
     try:
         assert dispatcher.claim(clock.now()) == []
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    assert not [s for s in statements if "FROM agents" in s], statements
+        event.remove(db.engine, "after_cursor_execute", after)
+    statements = [s for s in statements if s != "BEGIN IMMEDIATE"]  # SQLite's write lock, taken by every claim
+    assert len(statements) == 1 and "callbacks" in statements[0], statements
+    if db.dialect == "postgresql":
+        assert lockable == [2]
 
 
 # -- pacing slots beside the claim (PostgreSQL) -------------------------------------------------------------------
