@@ -28,13 +28,15 @@ Nothing here does I/O beyond the session it is given; every function takes `now`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol, cast
 from urllib.parse import urlencode
 
-from sqlalchemy import CursorResult, String, and_, bindparam, case, func, insert, or_, select, text, update
+from sqlalchemy import CursorResult, String, Text, and_, bindparam, case, func, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from callbacks.calls import (
@@ -250,12 +252,19 @@ class FreeAgent:
 
     id: int
     phone: str
-    queues: list[Any]
+    queues: Sequence[str]
 
 
 def free_agents_to_claim(now: datetime) -> Any:
-    """`free_agents_query` reading only what a claim needs of each agent, in the same order."""
-    return free_agents_query(now).with_only_columns(Agent.id, Agent.phone, Agent.queues)
+    """`free_agents_query` reading only what a claim needs of each agent, in the same order. The queues come as
+    their JSON text, read with `agent_queues` (a claim reads hundreds of agents sharing a few queue lists)."""
+    return free_agents_query(now).with_only_columns(Agent.id, Agent.phone, Agent.queues.cast(Text))
+
+
+@lru_cache(maxsize=1024)
+def agent_queues(stored: str | None) -> tuple[str, ...]:
+    """The queues an agent serves, from `Agent.queues` as stored (JSON text; empty or NULL: every queue)."""
+    return tuple(json.loads(stored)) if stored else ()
 
 
 @dataclass(frozen=True)
@@ -353,6 +362,7 @@ WITH pair AS (
 ), claimed AS (
     UPDATE callbacks SET status = :dialing, version = callbacks.version + 1, live_attempt_id = attempt.id
     FROM attempt WHERE callbacks.id = attempt.callback_id AND callbacks.status = :pending
+          AND callbacks.id = ANY(CAST(:callback_ids AS integer[]))
     RETURNING callbacks.id, attempt.id AS attempt_id, attempt.number
 ), history AS (
     INSERT INTO callback_events (callback_id, at, kind, from_status, to_status, actor, reason, details)
@@ -361,7 +371,7 @@ WITH pair AS (
     FROM claimed
 ), reserved AS (
     UPDATE agents SET busy_call_sid = :token_prefix || attempt.id, busy_since = :now
-    FROM attempt WHERE agents.id = attempt.agent_id
+    FROM attempt WHERE agents.id = attempt.agent_id AND agents.id = ANY(CAST(:agent_ids AS integer[]))
     RETURNING agents.id
 )
 SELECT claimed.id, claimed.attempt_id, (SELECT count(*) FROM reserved) AS reserved FROM claimed

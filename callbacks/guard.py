@@ -374,9 +374,10 @@ def screen_due(session: Session, centre: ContactCentre, due: list[DueCallback], 
         return []
     dialect = session.get_bind().dialect.name
     phones = sorted({cb.phone for cb in due})
-    blocked = set(session.scalars(select(DoNotCall.phone).where(one_of(DoNotCall.phone, phones, dialect))))
+    conn = session.connection()  # rows of columns: read through Core (a claim screens every batch)
+    blocked = set(conn.scalars(select(DoNotCall.phone).where(one_of(DoNotCall.phone, phones, dialect))))
     recent: dict[str, list[datetime]] = defaultdict(list)
-    for phone, at in session.execute(
+    for phone, at in conn.execute(
             select(Callback.phone, Attempt.created_at).join(Attempt, Attempt.callback_id == Callback.id)
             .where(one_of(Callback.phone, phones, dialect), Attempt.created_at > now - DAY)
             .order_by(Attempt.created_at)):

@@ -40,6 +40,7 @@ from callbacks.attempts import (
     LegStatus,
     Placed,
     Started,
+    agent_queues,
     attempt_url,
     free_agents_to_claim,
     serves,
@@ -221,7 +222,10 @@ class Dispatcher:
         # (ix_callbacks_due, evaluated once) and no agent row is read or locked; under load it is the same round
         # trip as the agents' lock.
         anything_due = exists(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now))
-        agents = [FreeAgent(*row) for row in session.execute(
+        # Read through the connection (Core), as the callbacks below: nothing of the ORM's is needed for rows of
+        # columns, and a claim runs these for every batch.
+        conn = session.connection()
+        agents = [FreeAgent(ident, phone, agent_queues(queues)) for ident, phone, queues in conn.execute(
             free_agents_to_claim(now).where(anything_due).limit(max(self.batch_size * 4, 100))
             .with_for_update(skip_locked=True))]
         if not agents:
@@ -231,7 +235,7 @@ class Dispatcher:
             conditions.append(Callback.queue.in_(sorted({q for agent in agents for q in agent.queues})))
         if urgent_only:
             conditions.append(urgent_callbacks(self.centre, now, self.inbound.handle_time))
-        due = [DueCallback(*row) for row in session.execute(
+        due = [DueCallback(*row) for row in conn.execute(
             select(Callback.id, Callback.phone, Callback.queue, Callback.deadline_at).where(*conditions)
             .order_by(*edf_order(self.order)).limit(self.batch_size).with_for_update(skip_locked=True)
         )]
