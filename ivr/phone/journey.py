@@ -76,7 +76,11 @@ def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
         return unknown
     with db.session() as session:
         sids = sorted({v.call_sid for v in visits})
-        read = select(*_READ).where(one_of(_TABLE.c.call_sid, sids, db.dialect))
+        # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), in one order: another web
+        # worker's batch holding visits of the same calls waits here and reads them as this one left them (it read
+        # them before this one wrote, and its write replaced this one's path entries and counts).
+        read = (select(*_READ).where(one_of(_TABLE.c.call_sid, sids, db.dialect)).order_by(_TABLE.c.call_sid)
+                .with_for_update())
         calls = {found.call_sid: _CallRow(dict(found._mapping), new=False) for found in session.execute(read)}
         for visit in visits:
             call = calls.get(visit.call_sid)

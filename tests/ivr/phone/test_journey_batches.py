@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from callbacks.models import InboundCall
 from ivr.phone import journey
@@ -212,20 +212,30 @@ def stored_of(db: Any, call_sid: str) -> InboundCall:
 
 
 def test_a_batch_writes_only_what_its_visits_changed(pg_db: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Two web workers' batches can hold the same call's row at once: each writes the columns its visits changed,
-    so one's press and the other's queue both stay (a batch writing every column would undo the other's)."""
+    """Another writer of the call's row (the worker answering the caller's queue) between this batch's read and
+    its write: it waits for the batch (the batch locked the row it read), then writes its own columns; the batch
+    wrote only those its visits changed, so one's press and the other's queue both stay."""
     sid = "CA" + "5" * 32
     journey.record_many(pg_db, [Visit(sid, DEFAULT_NOW, node="main", caller_masked="+98912***4567")])
     real_write = journey._write
+    others: list[threading.Thread] = []
 
-    def other_worker_first(session: Any, calls: Any) -> None:
-        with pg_db.session() as other:  # commits between this batch's read and its write
-            other.execute(update(InboundCall).where(InboundCall.call_sid == sid)
-                          .values(queue="billing", enqueued_at=DEFAULT_NOW + timedelta(seconds=3)))
+    def other_worker_meanwhile(session: Any, calls: Any) -> None:
+        def other() -> None:
+            with pg_db.session() as other_session:
+                other_session.execute(text("SET LOCAL lock_timeout = '5s'"))
+                other_session.execute(update(InboundCall).where(InboundCall.call_sid == sid)
+                                      .values(queue="billing", enqueued_at=DEFAULT_NOW + timedelta(seconds=3)))
+
+        others.append(threading.Thread(target=other))
+        others[-1].start()
+        others[-1].join(0.3)
+        assert others[-1].is_alive()  # waiting for this batch's lock, not writing under it
         real_write(session, calls)
 
-    monkeypatch.setattr(journey, "_write", other_worker_first)
+    monkeypatch.setattr(journey, "_write", other_worker_meanwhile)
     journey.record_many(pg_db, [Visit(sid, DEFAULT_NOW + timedelta(seconds=2), node="billing", input="1")])
+    others[0].join(10)
     call = stored_of(pg_db, sid)
     assert [e["node"] for e in call.path] == ["main", "billing"]
     assert call.queue == "billing" and call.enqueued_at == DEFAULT_NOW + timedelta(seconds=3)
@@ -267,3 +277,42 @@ def test_statuses_repeated_and_out_of_order_across_batches_change_nothing_after_
     ])
     call = stored_of(db, sid)
     assert (call.ended_at, call.last_sequence, call.outcome, call.outcome_node) == (ended, 3, "hung_up", "main")
+
+
+def test_two_batches_writing_one_calls_path_at_once_lose_no_entry(db: Any, monkeypatch: Any) -> None:
+    """Two web workers' batches hold visits of the same call and run at the same moment: each read the call's row
+    before the other wrote it. Both entries stay in the path, in the caller's order (on PostgreSQL the second
+    write used to replace the path the first had just written)."""
+    sid = "CA" + "5" * 32
+    journey.record_many(db, [Visit(sid, DEFAULT_NOW, node="start", caller_masked="+98912***4567")])
+    both_read = threading.Barrier(2, timeout=2)
+    real_write = journey._write
+
+    def write_once_both_have_read(session: Any, calls: Any) -> None:
+        try:
+            both_read.wait()
+        except threading.BrokenBarrierError:
+            pass  # SQLite: the other batch waits for this one's write lock (BEGIN IMMEDIATE) before it reads
+        real_write(session, calls)
+
+    monkeypatch.setattr(journey, "_write", write_once_both_have_read)
+    visits = [Visit(sid, DEFAULT_NOW + timedelta(seconds=3), node="main", input="1"),
+              Visit(sid, DEFAULT_NOW + timedelta(seconds=7), node="billing", input="2")]
+    errors: list[BaseException] = []
+
+    def batch(visit: Visit) -> None:
+        try:
+            journey.record_many(db, [visit])
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=batch, args=(visit,)) for visit in visits]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert not errors
+    with db.session() as session:
+        call = session.scalar(select(InboundCall).where(InboundCall.call_sid == sid))
+    assert [e["node"] for e in call.path] == ["start", "main", "billing"]
+    assert [e.get("input") for e in call.path] == [None, "1", "2"]
