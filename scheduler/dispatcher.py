@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from callbacks import attempts, guard
@@ -150,6 +150,17 @@ def match_agents(due: list[DueCallback], agents: list[FreeAgent]) -> list[tuple[
     return pairs
 
 
+def agents_to_claim(now: datetime, limit: int) -> Any:
+    """The free agents a claim locks (SKIP LOCKED), only when a callback is due: at rest this statement is one look
+    at the first entry of ix_callbacks_due and reads or locks no agent; under load it is the agents' lock itself.
+
+    The earliest due time, not EXISTS: once the driver prepares the statement, PostgreSQL's generic plan (with no
+    value for `now`) scanned every callback for an EXISTS it expected to satisfy at once (15 ms a tick at 100,000
+    open callbacks); min() is read from the index whatever the plan."""
+    first_due = select(func.min(Callback.next_attempt_at)).where(Callback.status == PENDING).scalar_subquery()
+    return free_agents_to_claim(now).where(first_due <= now).limit(limit).with_for_update(skip_locked=True)
+
+
 class Dispatcher:
     """Claims and dials due callbacks for one worker; `tick()` and `sweep()` are called by the timer."""
 
@@ -218,16 +229,11 @@ class Dispatcher:
             raise
 
     def _claim(self, session: Session, now: datetime, urgent_only: bool, taken: list[datetime]) -> list[Claimed]:
-        # The free agents are locked only when something is due: at rest the statement is one indexed look
-        # (ix_callbacks_due, evaluated once) and no agent row is read or locked; under load it is the same round
-        # trip as the agents' lock.
-        anything_due = exists(select(Callback.id).where(Callback.status == PENDING, Callback.next_attempt_at <= now))
         # Read through the connection (Core), as the callbacks below: nothing of the ORM's is needed for rows of
         # columns, and a claim runs these for every batch.
         conn = session.connection()
-        agents = [FreeAgent(ident, phone, agent_queues(queues)) for ident, phone, queues in conn.execute(
-            free_agents_to_claim(now).where(anything_due).limit(max(self.batch_size * 4, 100))
-            .with_for_update(skip_locked=True))]
+        agents = [FreeAgent(ident, phone, agent_queues(queues))
+                  for ident, phone, queues in conn.execute(agents_to_claim(now, max(self.batch_size * 4, 100)))]
         if not agents:
             return []
         conditions = [Callback.status == PENDING, Callback.next_attempt_at <= now, self._fits_before_deadline(now)]
