@@ -98,20 +98,6 @@ FROM due WHERE callbacks.id = due.id RETURNING callbacks.id
 """
 
 
-def child_raw_claim(args: dict[str, Any]) -> dict[str, float]:
-    engine = create_engine(args["url"])
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    started, done = _wait_for_start(args), 0
-    while True:
-        with engine.begin() as conn:
-            got = conn.execute(text(RAW_CLAIM)).all()
-        if not got:
-            break
-        done += len(got)
-    return {"started": started, "ended": time.time(), "done": done}
-
-
 # The claim's own writes with nothing else: what any claim that keeps an attempt's record, the callback's history
 # and the agent's reservation must do, in one raw statement per 100. The due callbacks and free agents are taken
 # with SKIP LOCKED and paired in order; each pair gets its attempt, the callback moves to `dialing` naming it,
@@ -149,22 +135,27 @@ SELECT claimed.id, (SELECT count(*) FROM reserved) FROM claimed
 """
 
 
-def child_raw_claim_writes(args: dict[str, Any]) -> dict[str, float]:
-    engine = create_engine(args["url"])
-    with engine.connect() as conn:
-        conn.execute(text("SELECT 1"))
-    started, done = _wait_for_start(args), 0
-    while True:
-        with engine.begin() as conn:
-            got = conn.execute(text(RAW_CLAIM_WRITES)).all()
-        if not got:
-            break
-        done += len(got)
-    return {"started": started, "ended": time.time(), "done": done}
+def _raw_loop(statement: str) -> Any:
+    """A child running `statement` (one transaction each) until it returns no row: the raw peers of claiming."""
+
+    def child(args: dict[str, Any]) -> dict[str, float]:
+        engine = create_engine(args["url"])
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        started, done = _wait_for_start(args), 0
+        while True:
+            with engine.begin() as conn:
+                got = conn.execute(text(statement)).all()
+            if not got:
+                break
+            done += len(got)
+        return {"started": started, "ended": time.time(), "done": done}
+
+    return child
 
 
-CHILDREN = {"bare_dial": child_bare_dial, "claim": child_claim, "raw_claim": child_raw_claim,
-            "raw_claim_writes": child_raw_claim_writes}
+CHILDREN = {"bare_dial": child_bare_dial, "claim": child_claim, "raw_claim": _raw_loop(RAW_CLAIM),
+            "raw_claim_writes": _raw_loop(RAW_CLAIM_WRITES)}
 
 
 def in_processes(kind: str, payloads: list[dict[str, Any]]) -> float:

@@ -61,16 +61,12 @@ def take_slots_apart(db: Database, dispatch: Dispatch, now: datetime, want: int)
         step = timedelta(seconds=1 / dispatch.calls_per_second)
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             taken = conn.execute(_TAKE_SLOTS, {"name": PACING_ROW, "now": now, "horizon": now + dispatch.tick,
-                                               "want": want, "step_us": _microseconds(step)}).first()
+                                               "want": want, "step_us": step // timedelta(microseconds=1)}).first()
         if taken is not None:
             start, count = taken
             return [start + step * k for k in range(count)]
     with db.session() as session:
         return take_slots(session, dispatch, now, want)
-
-
-def _microseconds(span: timedelta) -> int:
-    return (span.days * 86_400 + span.seconds) * 1_000_000 + span.microseconds
 
 
 # `take_slots` as one statement: `start` is the next free slot (not before now); `n` the slots that fit before the
