@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,12 @@ STATUS_PATIENCE = 5.0
 EARLY_RECHECK = 0.5
 # A call looping through menus for hours must not grow its row without bound.
 MAX_PATH_ENTRIES = 200
+# A batch locks its calls' rows (PostgreSQL). It waits at most BATCH_LOCK_TIMEOUT for another batch's (then it is
+# retried, its visits kept), and a batch whose process stalls inside its transaction (SIGSTOP, a long pause) loses
+# the transaction after BATCH_IDLE_TIMEOUT: the server ends it, so other batches and the worker, which updates the
+# same rows, are not held by a stopped process.
+BATCH_LOCK_TIMEOUT = "2s"
+BATCH_IDLE_TIMEOUT = "10s"
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,8 @@ def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
     if not visits:
         return unknown
     with db.session() as session:
+        if db.dialect == "postgresql":
+            session.execute(_BATCH_LIMITS, {"lock": BATCH_LOCK_TIMEOUT, "idle": BATCH_IDLE_TIMEOUT})
         sids = sorted({v.call_sid for v in visits})
         # Locked (PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers), in one order: another web
         # worker's batch holding visits of the same calls waits here and reads them as this one left them (it read
@@ -97,6 +105,10 @@ def record_many(db: Database, visits: Sequence[Visit]) -> list[Visit]:
         _write(session, calls.values())
     return unknown
 
+
+# For this transaction only (PostgreSQL): see BATCH_LOCK_TIMEOUT.
+_BATCH_LIMITS = text("SELECT set_config('lock_timeout', :lock, true), "
+                     "set_config('idle_in_transaction_session_timeout', :idle, true)")
 
 # What a visit can change, read and written as plain columns.
 _COLUMNS = ("call_sid", "caller", "caller_masked", "called", "language", "started_at", "ended_at", "path", "outcome",

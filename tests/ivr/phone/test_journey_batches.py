@@ -316,3 +316,53 @@ def test_two_batches_writing_one_calls_path_at_once_lose_no_entry(db: Any, monke
         call = session.scalar(select(InboundCall).where(InboundCall.call_sid == sid))
     assert [e["node"] for e in call.path] == ["start", "main", "billing"]
     assert [e.get("input") for e in call.path] == [None, "1", "2"]
+
+
+def test_a_stalled_web_process_does_not_hold_its_calls_rows_for_long(pg_db: Any, monkeypatch: Any) -> None:
+    """A web process stopped (SIGSTOP, a long GC pause) in the middle of a journey batch holds the rows it locked.
+    Another process's batch of the same call gives up waiting after the batch's lock timeout (its visits are kept
+    and retried), and the server ends the stalled transaction after the idle timeout, so the next try writes; the
+    worker, which updates the same rows when a caller is answered, is not held either."""
+    monkeypatch.setattr(journey, "BATCH_LOCK_TIMEOUT", "200ms")
+    monkeypatch.setattr(journey, "BATCH_IDLE_TIMEOUT", "1s")
+    sid = "CA" + "6" * 32
+    journey.record_many(pg_db, [Visit(sid, DEFAULT_NOW, node="start", caller_masked="+98912***4567")])
+    real_write = journey._write
+    stalled, resume = threading.Event(), threading.Event()
+
+    def stall_once(session: Any, calls: Any) -> None:
+        if not stalled.is_set():
+            stalled.set()
+            resume.wait(10)  # the process is stopped here, its transaction open and the row locked
+        real_write(session, calls)
+
+    monkeypatch.setattr(journey, "_write", stall_once)
+    errors: list[BaseException] = []
+
+    def stalled_batch() -> None:
+        try:
+            journey.record_many(pg_db, [Visit(sid, DEFAULT_NOW + timedelta(seconds=3), node="main", input="1")])
+        except BaseException as error:  # the server ended its transaction: the writer retries these visits
+            errors.append(error)
+
+    thread = threading.Thread(target=stalled_batch)
+    thread.start()
+    assert stalled.wait(5)
+    later = Visit(sid, DEFAULT_NOW + timedelta(seconds=7), node="billing", input="2")
+    with pytest.raises(Exception, match="lock"):
+        journey.record_many(pg_db, [later])  # gives up after the lock timeout instead of waiting for the stall
+    deadline = time.monotonic() + 10
+    while True:  # as the writer does: retried until the stalled transaction is gone
+        try:
+            journey.record_many(pg_db, [later])
+            break
+        except Exception:
+            assert time.monotonic() < deadline, "the stalled transaction still holds the row"
+            time.sleep(0.2)
+    with pg_db.session() as session:  # the worker answering the caller is not held either
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))
+        session.execute(update(InboundCall).where(InboundCall.call_sid == sid).values(answered_at=DEFAULT_NOW))
+    resume.set()
+    thread.join(10)
+    assert errors  # the stalled batch learns its transaction is gone (and would be retried by its writer)
+    assert [e["node"] for e in stored_of(pg_db, sid).path] == ["start", "billing"]
