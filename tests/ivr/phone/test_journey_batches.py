@@ -284,6 +284,8 @@ def test_two_batches_writing_one_calls_path_at_once_lose_no_entry(db: Any, monke
     before the other wrote it. Both entries stay in the path, in the caller's order (on PostgreSQL the second
     write used to replace the path the first had just written)."""
     sid = "CA" + "5" * 32
+    # Longer than the barrier's wait: the second batch waits for the first's lock rather than give up on it.
+    monkeypatch.setattr(journey, "BATCH_LOCK_TIMEOUT", "10s")
     journey.record_many(db, [Visit(sid, DEFAULT_NOW, node="start", caller_masked="+98912***4567")])
     both_read = threading.Barrier(2, timeout=2)
     real_write = journey._write
